@@ -1,0 +1,30 @@
+//! gRPC client plumbing shared by insert and select: lazy channels to storage nodes.
+
+use std::time::Duration;
+
+use cairn_proto::storage::storage_client::StorageClient;
+use tonic::transport::{Channel, Endpoint};
+
+/// Largest gRPC message Cairn sends or accepts, in bytes: search answers are streamed in
+/// much smaller pieces, but one write batch may carry a whole remote-write request.
+pub const MAX_MESSAGE_BYTES: usize = 256 * 1024 * 1024;
+
+/// A client for the storage node at `addr` (`host:port`, or a full `http://` URL). The
+/// connection is made on first use and re-made after failures, so a node that is down
+/// at start-up is picked up when it comes back. Errors: `addr` is not a valid URI.
+pub fn storage_client(addr: &str) -> Result<StorageClient<Channel>, String> {
+    let uri = if addr.contains("://") {
+        addr.to_string()
+    } else {
+        format!("http://{addr}")
+    };
+    let endpoint = Endpoint::from_shared(uri)
+        .map_err(|e| format!("invalid storage node address {addr:?}: {e}"))?
+        .connect_timeout(Duration::from_secs(2))
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(Duration::from_secs(30))
+        .keep_alive_while_idle(true);
+    Ok(StorageClient::new(endpoint.connect_lazy())
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES))
+}

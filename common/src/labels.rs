@@ -1,0 +1,269 @@
+//! Series labels and the canonical series key.
+
+use std::fmt;
+
+use crate::tenant::Tenant;
+
+/// The label that holds a series' metric name.
+pub const METRIC_NAME: &str = "__name__";
+
+/// One label: a name and a value. Names and values are UTF-8.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Label {
+    /// The label name, e.g. `job`.
+    pub name: String,
+    /// The label value, never empty in a stored series (an empty value means "absent").
+    pub value: String,
+}
+
+/// A series' label set: sorted by name, names unique. Ordering and equality are those of
+/// the sorted list, as in Prometheus' `labels.Labels`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Labels(Vec<Label>);
+
+impl Labels {
+    /// Builds a label set from pairs in any order. Later duplicates of a name replace
+    /// earlier ones; pairs with an empty value are dropped (Prometheus treats an empty
+    /// value as an absent label).
+    pub fn from_pairs<N, V>(pairs: impl IntoIterator<Item = (N, V)>) -> Self
+    where
+        N: Into<String>,
+        V: Into<String>,
+    {
+        let mut labels: Vec<Label> = pairs
+            .into_iter()
+            .map(|(n, v)| Label {
+                name: n.into(),
+                value: v.into(),
+            })
+            .collect();
+        // Stable sort so that the last duplicate wins after dedup below.
+        labels.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut out: Vec<Label> = Vec::with_capacity(labels.len());
+        for l in labels {
+            match out.last_mut() {
+                Some(last) if last.name == l.name => *last = l,
+                _ => out.push(l),
+            }
+        }
+        out.retain(|l| !l.value.is_empty());
+        Labels(out)
+    }
+
+    /// Wraps labels already sorted by name with unique names and no empty values.
+    /// The caller guarantees the order; `debug_assert`s check it.
+    pub fn from_sorted(labels: Vec<Label>) -> Self {
+        debug_assert!(labels.windows(2).all(|w| w[0].name < w[1].name));
+        Labels(labels)
+    }
+
+    /// The value of `name`, or `None` when the series has no such label.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .binary_search_by(|l| l.name.as_str().cmp(name))
+            .ok()
+            .map(|i| self.0[i].value.as_str())
+    }
+
+    /// The metric name (`__name__`), if any.
+    pub fn metric_name(&self) -> Option<&str> {
+        self.get(METRIC_NAME)
+    }
+
+    /// Sets `name` to `value`; an empty `value` removes the label.
+    pub fn set(&mut self, name: &str, value: &str) {
+        match self.0.binary_search_by(|l| l.name.as_str().cmp(name)) {
+            Ok(i) if value.is_empty() => {
+                self.0.remove(i);
+            }
+            Ok(i) => self.0[i].value = value.to_string(),
+            Err(_) if value.is_empty() => {}
+            Err(i) => self.0.insert(
+                i,
+                Label {
+                    name: name.to_string(),
+                    value: value.to_string(),
+                },
+            ),
+        }
+    }
+
+    /// Removes `name` if present.
+    pub fn remove(&mut self, name: &str) {
+        self.set(name, "");
+    }
+
+    /// The labels in name order.
+    pub fn iter(&self) -> std::slice::Iter<'_, Label> {
+        self.0.iter()
+    }
+
+    /// Number of labels.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether the set has no label.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The labels as a sorted vector.
+    pub fn into_vec(self) -> Vec<Label> {
+        self.0
+    }
+
+    /// The canonical series key: the tenant's 8 bytes, then for each label in name
+    /// order the name and value, each as a little-endian u32 length and its bytes.
+    /// Equal keys ⇔ same tenant and same label set.
+    pub fn canonical_key(&self, tenant: Tenant) -> Vec<u8> {
+        let size = 8 + self
+            .0
+            .iter()
+            .map(|l| 8 + l.name.len() + l.value.len())
+            .sum::<usize>();
+        let mut key = Vec::with_capacity(size);
+        key.extend_from_slice(&tenant.to_be_bytes());
+        for l in &self.0 {
+            key.extend_from_slice(&(l.name.len() as u32).to_le_bytes());
+            key.extend_from_slice(l.name.as_bytes());
+            key.extend_from_slice(&(l.value.len() as u32).to_le_bytes());
+            key.extend_from_slice(l.value.as_bytes());
+        }
+        key
+    }
+
+    /// 64-bit xxh3 of the canonical key: the input of the jump hash that picks the
+    /// storage nodes of a series.
+    pub fn series_hash(&self, tenant: Tenant) -> u64 {
+        xxhash_rust::xxh3::xxh3_64(&self.canonical_key(tenant))
+    }
+
+    /// Decodes a canonical key made by [`Labels::canonical_key`]. `None` when the bytes
+    /// are not such a key (truncated, bad UTF-8).
+    pub fn from_canonical_key(key: &[u8]) -> Option<(Tenant, Labels)> {
+        let tenant = Tenant {
+            account_id: u32::from_be_bytes(key.get(0..4)?.try_into().ok()?),
+            project_id: u32::from_be_bytes(key.get(4..8)?.try_into().ok()?),
+        };
+        let mut rest = key.get(8..)?;
+        let mut take = || -> Option<String> {
+            let len = u32::from_le_bytes(rest.get(0..4)?.try_into().ok()?) as usize;
+            let s = std::str::from_utf8(rest.get(4..4 + len)?).ok()?.to_string();
+            rest = &rest[4 + len..];
+            Some(s)
+        };
+        let mut labels = Vec::new();
+        while let Some(name) = take() {
+            let value = take()?;
+            labels.push(Label { name, value });
+        }
+        if !rest.is_empty() {
+            return None;
+        }
+        Some((tenant, Labels(labels)))
+    }
+
+    /// The labels as sent on the storage gRPC API.
+    pub fn to_proto(&self) -> Vec<cairn_proto::storage::Label> {
+        self.0
+            .iter()
+            .map(|l| cairn_proto::storage::Label {
+                name: l.name.clone(),
+                value: l.value.clone(),
+            })
+            .collect()
+    }
+
+    /// Labels received on the storage gRPC API (sorted again; empty values dropped).
+    pub fn from_proto(labels: Vec<cairn_proto::storage::Label>) -> Self {
+        Labels::from_pairs(labels.into_iter().map(|l| (l.name, l.value)))
+    }
+}
+
+impl fmt::Display for Labels {
+    /// Prometheus' notation: `name{a="1", b="2"}` with the metric name outside braces.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(name) = self.metric_name() {
+            write!(f, "{name}")?;
+        }
+        write!(f, "{{")?;
+        let mut first = true;
+        for l in self.0.iter().filter(|l| l.name != METRIC_NAME) {
+            if !first {
+                write!(f, ", ")?;
+            }
+            first = false;
+            write!(f, "{}={:?}", l.name, l.value)?;
+        }
+        write!(f, "}}")
+    }
+}
+
+impl<'a> IntoIterator for &'a Labels {
+    type Item = &'a Label;
+    type IntoIter = std::slice::Iter<'a, Label>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn from_pairs_sorts_dedups_and_drops_empty_values() {
+        let l = Labels::from_pairs([("b", "2"), ("a", "1"), ("b", "3"), ("c", "")]);
+        let pairs: Vec<_> = l.iter().map(|l| (l.name.as_str(), l.value.as_str())).collect();
+        assert_eq!(pairs, [("a", "1"), ("b", "3")]);
+    }
+
+    #[test]
+    fn canonical_key_round_trips_and_separates_tenants() {
+        let l = Labels::from_pairs([("__name__", "up"), ("job", "a=b"), ("x", "é")]);
+        let t = Tenant {
+            account_id: 3,
+            project_id: 9,
+        };
+        let key = l.canonical_key(t);
+        assert_eq!(Labels::from_canonical_key(&key), Some((t, l.clone())));
+        assert_ne!(key, l.canonical_key(Tenant::default()));
+        // Length prefixes keep ("ab","c") and ("a","bc") apart.
+        let k1 = Labels::from_pairs([("ab", "c")]).canonical_key(t);
+        let k2 = Labels::from_pairs([("a", "bc")]).canonical_key(t);
+        assert_ne!(k1, k2);
+        assert_eq!(Labels::from_canonical_key(&key[..key.len() - 1]), None);
+    }
+
+    proptest::proptest! {
+        /// Any label set survives the canonical key, and different sets never share a key.
+        #[test]
+        fn canonical_key_round_trips_any_labels(
+            pairs in proptest::collection::vec(("[a-z_]{1,8}", "\\PC{0,12}"), 0..8),
+            other in proptest::collection::vec(("[a-z_]{1,8}", "\\PC{0,12}"), 0..8),
+            account in proptest::num::u32::ANY,
+        ) {
+            let t = Tenant { account_id: account, project_id: 1 };
+            let a = Labels::from_pairs(pairs);
+            let b = Labels::from_pairs(other);
+            proptest::prop_assert_eq!(Labels::from_canonical_key(&a.canonical_key(t)), Some((t, a.clone())));
+            proptest::prop_assert_eq!(a == b, a.canonical_key(t) == b.canonical_key(t));
+        }
+    }
+
+    #[test]
+    fn display_matches_prometheus_notation() {
+        let l = Labels::from_pairs([("__name__", "up"), ("job", "node")]);
+        assert_eq!(l.to_string(), r#"up{job="node"}"#);
+    }
+
+    #[test]
+    fn set_and_remove_keep_order() {
+        let mut l = Labels::from_pairs([("a", "1"), ("c", "3")]);
+        l.set("b", "2");
+        l.set("a", "");
+        l.remove("c");
+        assert_eq!(l, Labels::from_pairs([("b", "2")]));
+    }
+}
