@@ -1,0 +1,51 @@
+//! The ordered list of storage nodes an insert writes to, with one lazy gRPC client each.
+
+use cairn_proto::storage::storage_client::StorageClient;
+use tonic::transport::Channel;
+
+use crate::error::InsertError;
+
+/// One storage node: its address as configured and its client.
+#[derive(Clone, Debug)]
+pub struct StorageNode {
+    /// `host:port` as given by `--storage-node`.
+    pub addr: String,
+    /// Client over a lazily connected channel (cheap to clone).
+    pub client: StorageClient<Channel>,
+}
+
+/// The storage nodes in `--storage-node` order; index `i` is jump-hash bucket `i`.
+#[derive(Clone, Debug)]
+pub struct StorageNodes(Vec<StorageNode>);
+
+impl StorageNodes {
+    /// Clients for `addrs`, connected on first use. Errors: an address that is not a URI.
+    pub fn connect_lazy(addrs: &[String]) -> Result<Self, InsertError> {
+        addrs
+            .iter()
+            .map(|addr| {
+                let client = cairn_common::grpc::storage_client(addr).map_err(|e| InsertError::Config(format!("--storage-node: {e}")))?;
+                Ok(StorageNode {
+                    addr: addr.clone(),
+                    client,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(StorageNodes)
+    }
+
+    /// Number of nodes (hash buckets).
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether the list is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Node `i` of the list. Panics never: callers index with `i < len()` from the ring.
+    pub fn get(&self, i: usize) -> Option<&StorageNode> {
+        self.0.get(i)
+    }
+}
