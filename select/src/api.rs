@@ -1,0 +1,80 @@
+//! The Prometheus HTTP API under `/select/{tenant}/prometheus/api/v1/` (VictoriaMetrics
+//! cluster URL scheme), GET and POST alike: [`query`] (`query`, `query_range`),
+//! [`metadata`] (`series`, `labels`, `label/{name}/values`) and [`stubs`] (`status/buildinfo`
+//! and the endpoints Grafana calls that Cairn has no data for).
+
+pub mod json;
+pub mod match_param;
+pub mod metadata;
+pub mod params;
+pub mod query;
+pub mod stubs;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::http::{HeaderMap, Method, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+use crate::fanout::Fanout;
+use crate::promql::Engine;
+use params::Params;
+
+/// What every handler needs.
+#[derive(Clone)]
+pub struct AppState {
+    /// The storage nodes.
+    pub fanout: Arc<Fanout>,
+    /// The PromQL engine.
+    pub engine: Arc<Engine>,
+    /// `--search-max-query-duration`.
+    pub max_query_duration: Duration,
+    /// `--search-max-series` (0 = none).
+    pub max_series: u64,
+    /// `--deny-partial-response`.
+    pub deny_partial_response: bool,
+}
+
+impl AppState {
+    /// Whether this request denies partial answers (flag or `deny_partial_response=1`).
+    pub fn deny_partial(&self, params: &Params) -> bool {
+        self.deny_partial_response || params.flag("deny_partial_response")
+    }
+}
+
+/// All routes of the select service, with `/metrics` and `/health`.
+pub fn routes(state: AppState) -> Router {
+    let prefix = "/select/{tenant}/prometheus/api/v1";
+    let r = |path: &str| format!("{prefix}{path}");
+    let api = Router::new()
+        .route(&r("/query"), get(query::instant).post(query::instant))
+        .route(&r("/query_range"), get(query::range).post(query::range))
+        .route(&r("/series"), get(metadata::series).post(metadata::series))
+        .route(&r("/labels"), get(metadata::labels).post(metadata::labels))
+        .route(&r("/label/{name}/values"), get(metadata::label_values))
+        .route(&r("/status/buildinfo"), get(stubs::buildinfo))
+        .route(&r("/query_exemplars"), get(stubs::empty_list).post(stubs::empty_list))
+        .route(&r("/metadata"), get(stubs::empty_object))
+        .route(&r("/rules"), get(stubs::rules))
+        .route(&r("/alerts"), get(stubs::alerts))
+        .with_state(state);
+    cairn_common::http::with_request_metrics(api.merge(cairn_common::http::base_routes()), "select")
+}
+
+/// The parameters of a request: URL query plus, for a form POST, the body.
+pub fn request_params(method: &Method, query: Option<&str>, headers: &HeaderMap, body: &Bytes) -> Params {
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
+    let form = (method == Method::POST && is_form).then_some(body.as_ref());
+    Params::new(query, form)
+}
+
+/// A 200 answer with a JSON body.
+pub fn json_response(body: String) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}

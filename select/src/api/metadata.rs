@@ -1,0 +1,190 @@
+//! `series`, `labels` and `label/{name}/values`: index look-ups fanned out to every
+//! storage node and merged (sorted, unique).
+//!
+//! Time range: `start`/`end` as Prometheus takes them; when absent, the last day up to
+//! now (as VictoriaMetrics does, so that a bare call does not walk the whole retention).
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, Method};
+use axum::response::Response;
+use cairn_common::{Labels, Tenant};
+use cairn_proto::storage::{LabelNamesRequest, LabelValuesRequest, Selector, SeriesRequest};
+
+use super::params::{Params, now_ms, parse_time};
+use super::{AppState, json, json_response, match_param, request_params};
+use crate::error::SelectError;
+use crate::fanout::{Gathered, union_labels, union_strings};
+
+/// Default span of the metadata endpoints when `start` is absent: one day, in ms.
+const DEFAULT_SPAN_MS: i64 = 86_400_000;
+
+struct Common {
+    tenant: Tenant,
+    selectors: Vec<Selector>,
+    start_ms: i64,
+    end_ms: i64,
+    limit: u64,
+    deny_partial: bool,
+}
+
+fn common(st: &AppState, tenant: &str, params: &Params, need_match: bool) -> Result<Common, SelectError> {
+    let tenant: Tenant = tenant.parse()?;
+    let mut selectors = Vec::new();
+    for text in params.all("match[]") {
+        for set in match_param::parse(text)? {
+            selectors.push(Selector {
+                matchers: set.iter().map(|m| m.to_proto()).collect(),
+            });
+        }
+    }
+    if need_match && selectors.is_empty() {
+        return Err(SelectError::BadData("no match[] parameter provided".into()));
+    }
+    let end_ms = match params.get("end") {
+        Some(t) => parse_time("end", t)?,
+        None => now_ms(),
+    };
+    let start_ms = match params.get("start") {
+        Some(t) => parse_time("start", t)?,
+        None => end_ms - DEFAULT_SPAN_MS,
+    };
+    if end_ms < start_ms {
+        return Err(SelectError::BadData("invalid parameter \"end\": end timestamp must not be before start time".into()));
+    }
+    let limit = match params.get("limit") {
+        None => 0,
+        Some(l) => l
+            .parse::<u64>()
+            .map_err(|_| SelectError::BadData(format!("invalid parameter \"limit\": {l:?} is not a non-negative integer")))?,
+    };
+    Ok(Common {
+        tenant,
+        selectors,
+        start_ms,
+        end_ms,
+        limit,
+        deny_partial: st.deny_partial(params),
+    })
+}
+
+fn truncate<T>(mut items: Vec<T>, limit: u64, warnings: &mut Vec<String>) -> Vec<T> {
+    if limit > 0 && items.len() as u64 > limit {
+        items.truncate(limit as usize);
+        warnings.push("results truncated due to limit".to_string());
+    }
+    items
+}
+
+fn respond_strings(g: Gathered<Vec<String>>, limit: u64) -> Response {
+    let mut warnings = g.warnings;
+    let partial = !warnings.is_empty();
+    let items = truncate(union_strings(g.answers), limit, &mut warnings);
+    let data = serde_json::Value::from(items).to_string();
+    json_response(json::success(&data, partial, &warnings, &[]))
+}
+
+/// `GET|POST …/api/v1/series`: label sets of the series matching any `match[]`.
+pub async fn series(
+    State(st): State<AppState>,
+    Path(tenant): Path<String>,
+    method: Method,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, SelectError> {
+    let params = request_params(&method, raw.as_deref(), &headers, &body);
+    let c = common(&st, &tenant, &params, true)?;
+    let request = SeriesRequest {
+        tenant: Some(c.tenant.to_proto()),
+        selectors: c.selectors,
+        start_ms: c.start_ms,
+        end_ms: c.end_ms,
+        limit: c.limit,
+    };
+    let g = Arc::clone(&st.fanout)
+        .gather(c.deny_partial, |mut client| {
+            let request = request.clone();
+            async move {
+                let mut stream = client.series(request).await?.into_inner();
+                let mut out = Vec::new();
+                while let Some(msg) = stream.message().await? {
+                    out.extend(msg.series.into_iter().map(|s| Labels::from_proto(s.labels)));
+                }
+                Ok(out)
+            }
+        })
+        .await?;
+    let mut warnings = g.warnings;
+    let partial = !warnings.is_empty();
+    let all = truncate(union_labels(g.answers), c.limit, &mut warnings);
+    let mut data = String::from("[");
+    for (i, labels) in all.iter().enumerate() {
+        if i > 0 {
+            data.push(',');
+        }
+        json::write_labels(&mut data, labels);
+    }
+    data.push(']');
+    Ok(json_response(json::success(&data, partial, &warnings, &[])))
+}
+
+/// `GET|POST …/api/v1/labels`: label names, of the series matching `match[]` if given.
+pub async fn labels(
+    State(st): State<AppState>,
+    Path(tenant): Path<String>,
+    method: Method,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, SelectError> {
+    let params = request_params(&method, raw.as_deref(), &headers, &body);
+    let c = common(&st, &tenant, &params, false)?;
+    let request = LabelNamesRequest {
+        tenant: Some(c.tenant.to_proto()),
+        selectors: c.selectors,
+        start_ms: c.start_ms,
+        end_ms: c.end_ms,
+        limit: c.limit,
+    };
+    let g = st
+        .fanout
+        .gather(c.deny_partial, |mut client| {
+            let request = request.clone();
+            async move { Ok(client.label_names(request).await?.into_inner().names) }
+        })
+        .await?;
+    Ok(respond_strings(g, c.limit))
+}
+
+/// `GET …/api/v1/label/{name}/values`: values of one label, of the series matching
+/// `match[]` if given.
+pub async fn label_values(
+    State(st): State<AppState>,
+    Path((tenant, name)): Path<(String, String)>,
+    method: Method,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, SelectError> {
+    let params = request_params(&method, raw.as_deref(), &headers, &body);
+    let c = common(&st, &tenant, &params, false)?;
+    let request = LabelValuesRequest {
+        tenant: Some(c.tenant.to_proto()),
+        name,
+        selectors: c.selectors,
+        start_ms: c.start_ms,
+        end_ms: c.end_ms,
+        limit: c.limit,
+    };
+    let g = st
+        .fanout
+        .gather(c.deny_partial, |mut client| {
+            let request = request.clone();
+            async move { Ok(client.label_values(request).await?.into_inner().values) }
+        })
+        .await?;
+    Ok(respond_strings(g, c.limit))
+}

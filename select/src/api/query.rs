@@ -1,0 +1,116 @@
+//! `query` and `query_range`: PromQL evaluation over the cluster.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, Method};
+use axum::response::Response;
+use cairn_common::Tenant;
+
+use super::params::{Params, now_ms, parse_duration_ms, parse_time};
+use super::{AppState, json, json_response, request_params};
+use crate::error::SelectError;
+use crate::promql::{QueryError, QueryOutput};
+use crate::querier::ClusterQuerier;
+
+/// Prometheus refuses range queries of more points than this (`api.go`).
+const MAX_POINTS_PER_SERIES: i64 = 11_000;
+
+/// The query timeout: the request's `timeout` if given, capped by the flag.
+fn timeout(st: &AppState, params: &Params) -> Result<Duration, SelectError> {
+    match params.get("timeout") {
+        None => Ok(st.max_query_duration),
+        Some(t) => Ok(Duration::from_millis(parse_duration_ms("timeout", t)? as u64).min(st.max_query_duration)),
+    }
+}
+
+fn query_text(params: &Params) -> Result<&str, SelectError> {
+    params
+        .get("query")
+        .ok_or_else(|| SelectError::BadData("invalid parameter \"query\": query is missing".into()))
+}
+
+/// Runs an evaluation under the timeout and renders the answer.
+async fn answer(
+    querier: ClusterQuerier,
+    limit: Duration,
+    kind: &'static str,
+    run: impl AsyncFnOnce(&ClusterQuerier) -> Result<QueryOutput, QueryError>,
+) -> Result<Response, SelectError> {
+    let started = Instant::now();
+    let outcome = match tokio::time::timeout(limit, run(&querier)).await {
+        Ok(r) => r,
+        Err(_) => Err(QueryError::Timeout(format!("query timed out in expression evaluation after {limit:?}"))),
+    };
+    let outcome_label = match &outcome {
+        Ok(_) => "success",
+        Err(e) => e.error_type(),
+    };
+    metrics::counter!("cairn_select_queries_total", "kind" => kind, "outcome" => outcome_label).increment(1);
+    metrics::histogram!("cairn_select_query_duration_seconds", "kind" => kind).record(started.elapsed().as_secs_f64());
+    let out = outcome?;
+    let mut data = String::new();
+    json::write_query_data(&mut data, &out.value);
+    Ok(json_response(json::success(&data, querier.is_partial(), &out.warnings, &out.infos)))
+}
+
+/// `GET|POST /select/{tenant}/prometheus/api/v1/query`: `query`, `time` (default now),
+/// `timeout`.
+pub async fn instant(
+    State(st): State<AppState>,
+    Path(tenant): Path<String>,
+    method: Method,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, SelectError> {
+    let tenant: Tenant = tenant.parse()?;
+    let params = request_params(&method, raw.as_deref(), &headers, &body);
+    let query = query_text(&params)?.to_string();
+    let time = match params.get("time") {
+        Some(t) => parse_time("time", t)?,
+        None => now_ms(),
+    };
+    let limit = timeout(&st, &params)?;
+    let querier = ClusterQuerier::new(Arc::clone(&st.fanout), tenant, st.deny_partial(&params), st.max_series);
+    let engine = Arc::clone(&st.engine);
+    answer(querier, limit, "instant", async move |q| engine.instant(q, &query, time).await).await
+}
+
+/// `GET|POST /select/{tenant}/prometheus/api/v1/query_range`: `query`, `start`, `end`,
+/// `step`, `timeout`. Errors as Prometheus: end before start, step not positive, or more
+/// than 11,000 points per series.
+pub async fn range(
+    State(st): State<AppState>,
+    Path(tenant): Path<String>,
+    method: Method,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, SelectError> {
+    let tenant: Tenant = tenant.parse()?;
+    let params = request_params(&method, raw.as_deref(), &headers, &body);
+    let query = query_text(&params)?.to_string();
+    let need = |name: &str| {
+        params
+            .get(name)
+            .ok_or_else(|| SelectError::BadData(format!("invalid parameter {name:?}: missing")))
+    };
+    let start = parse_time("start", need("start")?)?;
+    let end = parse_time("end", need("end")?)?;
+    if end < start {
+        return Err(SelectError::BadData("invalid parameter \"end\": end timestamp must not be before start time".into()));
+    }
+    let step = parse_duration_ms("step", need("step")?)?;
+    if (end - start) / step >= MAX_POINTS_PER_SERIES {
+        return Err(SelectError::BadData(
+            "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)".into(),
+        ));
+    }
+    let limit = timeout(&st, &params)?;
+    let querier = ClusterQuerier::new(Arc::clone(&st.fanout), tenant, st.deny_partial(&params), st.max_series);
+    let engine = Arc::clone(&st.engine);
+    answer(querier, limit, "range", async move |q| engine.range(q, &query, start, end, step).await).await
+}

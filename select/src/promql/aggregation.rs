@@ -1,0 +1,214 @@
+//! Aggregation operators (`sum`, `avg`, `min`, `max`, `count`, `group`, `stddev`,
+//! `stdvar`, `topk`, `bottomk`, `quantile`, `count_values`, `limitk`, `limit_ratio`) with
+//! `by`/`without` grouping, as Prometheus' `aggregation` in `promql/engine.go`.
+
+use std::cmp::Ordering;
+use std::collections::HashMap;
+
+use cairn_common::{Labels, METRIC_NAME};
+use promql_parser::parser::{AggregateExpr, LabelModifier};
+
+use super::error::{QueryError, exec};
+use super::eval::Evaluator;
+use super::functions::{format_float, quantile};
+use super::kahan::{KahanMean, KahanSum};
+use super::value::{Sample, Val};
+
+/// The group key of a series under `by`/`without` (`None`: one group of everything).
+fn group_labels(l: &Labels, m: &Option<LabelModifier>) -> Labels {
+    match m {
+        None => Labels::default(),
+        Some(LabelModifier::Include(by)) => Labels::from_pairs(
+            l.iter()
+                .filter(|x| by.labels.iter().any(|n| n == &x.name))
+                .map(|x| (x.name.clone(), x.value.clone())),
+        ),
+        Some(LabelModifier::Exclude(without)) => Labels::from_pairs(
+            l.iter()
+                .filter(|x| x.name != METRIC_NAME && !without.labels.iter().any(|n| n == &x.name))
+                .map(|x| (x.name.clone(), x.value.clone())),
+        ),
+    }
+}
+
+/// Groups samples by key, keeping the order of first appearance.
+fn groups(v: Vec<Sample>, m: &Option<LabelModifier>) -> Vec<(Labels, Vec<Sample>)> {
+    let mut index: HashMap<Labels, usize> = HashMap::new();
+    let mut out: Vec<(Labels, Vec<Sample>)> = Vec::new();
+    for s in v {
+        let key = group_labels(&s.labels, m);
+        match index.get(&key) {
+            Some(&i) => out[i].1.push(s),
+            None => {
+                index.insert(key.clone(), out.len());
+                out.push((key, vec![s]));
+            }
+        }
+    }
+    out
+}
+
+fn scalar_param(ev: &mut Evaluator<'_>, a: &AggregateExpr, t: i64) -> Result<f64, QueryError> {
+    match &a.param {
+        Some(p) => match ev.eval(p, t)? {
+            Val::Scalar(v) => Ok(v),
+            other => Err(exec(format!("expected scalar parameter, got {}", other.type_name()))),
+        },
+        None => Err(exec("missing aggregation parameter")),
+    }
+}
+
+/// Orders values descending with NaN last (`topk`), or ascending with NaN last (`bottomk`).
+fn cmp_k(a: f64, b: f64, top: bool) -> Ordering {
+    match (a.is_nan(), b.is_nan()) {
+        (true, true) => Ordering::Equal,
+        (true, false) => Ordering::Greater,
+        (false, true) => Ordering::Less,
+        _ if top => b.partial_cmp(&a).unwrap_or(Ordering::Equal),
+        _ => a.partial_cmp(&b).unwrap_or(Ordering::Equal),
+    }
+}
+
+/// Evaluates an aggregation at `t` (ms).
+pub(crate) fn eval_aggregate(ev: &mut Evaluator<'_>, a: &AggregateExpr, t: i64) -> Result<Val, QueryError> {
+    let op = a.op.to_string();
+    let (k_param, label_param) = match op.as_str() {
+        "topk" | "bottomk" | "limitk" | "quantile" | "limit_ratio" => (Some(scalar_param(ev, a, t)?), None),
+        "count_values" => match &a.param {
+            Some(p) => match ev.eval(p, t)? {
+                Val::Str(s) => (None, Some(s)),
+                _ => return Err(exec("count_values needs a string parameter")),
+            },
+            None => return Err(exec("count_values needs a string parameter")),
+        },
+        _ => (None, None),
+    };
+    let input = match ev.eval(&a.expr, t)? {
+        Val::Vector(v) => v,
+        other => return Err(exec(format!("aggregation over {} is not allowed", other.type_name()))),
+    };
+    let m = &a.modifier;
+    let mut out: Vec<Sample> = Vec::new();
+    let sample = |labels: Labels, v: f64, drop: bool| Sample { labels, t, v, drop };
+    match op.as_str() {
+        "topk" | "bottomk" | "limitk" => {
+            let k = k_param.unwrap_or(0.0);
+            if k.is_nan() {
+                return Err(exec("Parameter value is NaN"));
+            }
+            if k < 1.0 {
+                return Ok(Val::Vector(Vec::new()));
+            }
+            let k = if k >= usize::MAX as f64 { usize::MAX } else { k as usize };
+            for (_, mut g) in groups(input, m) {
+                if op != "limitk" {
+                    let top = op == "topk";
+                    g.sort_by(|x, y| cmp_k(x.v, y.v, top));
+                }
+                g.truncate(k);
+                out.extend(g);
+            }
+        }
+        "limit_ratio" => {
+            let mut r = k_param.unwrap_or(0.0);
+            if r.is_nan() {
+                return Err(exec("Ratio value is NaN"));
+            }
+            if !(-1.0..=1.0).contains(&r) {
+                ev.warn(format!(
+                    "PromQL warning: ratio value should be between -1 and 1, got {}",
+                    format_float(r)
+                ));
+                r = r.clamp(-1.0, 1.0);
+            }
+            for s in input {
+                let off = super::functions::sample_offset(&s.labels);
+                if (r >= 0.0 && off < r) || (r < 0.0 && off >= 1.0 + r) {
+                    out.push(s);
+                }
+            }
+        }
+        "count_values" => {
+            let name = label_param.unwrap_or_default();
+            if !valid_label_name(&name) {
+                return Err(exec(format!("invalid label name {name:?}")));
+            }
+            let mut index: HashMap<Labels, usize> = HashMap::new();
+            for s in input {
+                let mut key = group_labels(&s.labels, m);
+                key.set(&name, &format_float(s.v));
+                match index.get(&key) {
+                    Some(&i) => out[i].v += 1.0,
+                    None => {
+                        index.insert(key.clone(), out.len());
+                        out.push(sample(key, 1.0, false));
+                    }
+                }
+            }
+        }
+        _ => {
+            if op == "quantile" {
+                let q = k_param.unwrap_or(f64::NAN);
+                if !(0.0..=1.0).contains(&q) {
+                    ev.warn(format!(
+                        "PromQL warning: quantile value should be between 0 and 1, got {}",
+                        format_float(q)
+                    ));
+                }
+            }
+            for (key, g) in groups(input, m) {
+                let vals: Vec<f64> = g.iter().map(|s| s.v).collect();
+                let v = simple(&op, &vals, k_param)?;
+                // The name survives only under `by (__name__)`; dropped if any input drops it.
+                let drop = key.metric_name().is_some() && g.iter().any(|s| s.drop);
+                out.push(sample(key, v, drop));
+            }
+        }
+    }
+    Ok(Val::Vector(out))
+}
+
+/// The value of a non-selecting aggregation over one group's values (non-empty).
+fn simple(op: &str, vals: &[f64], param: Option<f64>) -> Result<f64, QueryError> {
+    Ok(match op {
+        "sum" => {
+            let mut s = KahanSum::default();
+            vals.iter().for_each(|&v| s.add(v));
+            s.value()
+        }
+        "avg" => {
+            let mut s = KahanMean::default();
+            vals.iter().for_each(|&v| s.add(v));
+            s.value()
+        }
+        "count" => vals.len() as f64,
+        "group" => 1.0,
+        "max" => vals
+            .iter()
+            .skip(1)
+            .fold(vals[0], |m, &v| if m < v || m.is_nan() { v } else { m }),
+        "min" => vals
+            .iter()
+            .skip(1)
+            .fold(vals[0], |m, &v| if m > v || m.is_nan() { v } else { m }),
+        "stddev" | "stdvar" => {
+            let (mut n, mut mean, mut m2) = (0.0f64, 0.0f64, 0.0f64);
+            for &v in vals {
+                n += 1.0;
+                let delta = v - mean;
+                mean += delta / n;
+                m2 += delta * (v - mean);
+            }
+            let var = m2 / n;
+            if op == "stddev" { var.sqrt() } else { var }
+        }
+        "quantile" => quantile(param.unwrap_or(f64::NAN), vals.to_vec()),
+        other => return Err(exec(format!("unknown aggregation {other}"))),
+    })
+}
+
+/// Whether `s` is a valid label name (UTF-8 names are allowed in Prometheus 3, but not
+/// empty or invalid UTF-8, which a Rust string cannot hold).
+pub(crate) fn valid_label_name(s: &str) -> bool {
+    !s.is_empty()
+}

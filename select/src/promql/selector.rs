@@ -1,0 +1,143 @@
+//! Selecting samples from fetched series: instant selection with the lookback delta and
+//! staleness markers, and range selection over the left-open window `(t - range, t]`
+//! (Prometheus 3 semantics, `promql/engine.go`).
+
+use std::collections::HashMap;
+
+use cairn_common::{Labels, MatchOp, Matcher};
+use promql_parser::label::MatchOp as ParserOp;
+use promql_parser::parser::VectorSelector;
+
+use super::error::QueryError;
+use super::value::{Sample, Series};
+
+/// The samples of one series held for the whole query (timestamps ascending, ms).
+#[derive(Debug, Clone)]
+pub(crate) struct StoredSeries {
+    pub labels: Labels,
+    pub ts: Vec<i64>,
+    pub vs: Vec<f64>,
+}
+
+/// Every selector's series, fetched once per query, keyed by [`selector_key`].
+#[derive(Debug, Default)]
+pub(crate) struct Store {
+    pub by_selector: HashMap<String, Vec<StoredSeries>>,
+}
+
+/// The key under which a selector's series are stored: its matchers, in a canonical form.
+pub(crate) fn selector_key(matchers: &[Matcher]) -> String {
+    let mut parts: Vec<String> = matchers
+        .iter()
+        .map(|m| format!("{}{:?}{:?}", m.name, m.op, m.value))
+        .collect();
+    parts.sort();
+    parts.join(",")
+}
+
+/// The selector's matchers as `cairn_common` matchers (the metric name becomes a
+/// `__name__` matcher). Errors: a bad regex; `or` inside braces, which Prometheus lacks.
+pub(crate) fn to_matchers(vs: &VectorSelector) -> Result<Vec<Matcher>, QueryError> {
+    if !vs.matchers.or_matchers.is_empty() {
+        return Err(QueryError::Parse("'or' in label matchers is not supported".to_string()));
+    }
+    let mut out = Vec::with_capacity(vs.matchers.matchers.len() + 1);
+    let has_name = vs.matchers.matchers.iter().any(|m| m.name == cairn_common::METRIC_NAME);
+    if let (Some(name), false) = (&vs.name, has_name) {
+        out.push(
+            Matcher::new(MatchOp::Equal, cairn_common::METRIC_NAME, name.clone())
+                .map_err(|e| QueryError::Parse(e.to_string()))?,
+        );
+    }
+    for m in &vs.matchers.matchers {
+        let op = match m.op {
+            ParserOp::Equal => MatchOp::Equal,
+            ParserOp::NotEqual => MatchOp::NotEqual,
+            ParserOp::Re(_) => MatchOp::Regex,
+            ParserOp::NotRe(_) => MatchOp::NotRegex,
+        };
+        out.push(Matcher::new(op, m.name.clone(), m.value.clone()).map_err(|e| QueryError::Parse(e.to_string()))?);
+    }
+    Ok(out)
+}
+
+/// The instant vector at `t` (ms): per series, the latest sample in `(t - lookback, t]`,
+/// unless that sample is a staleness marker.
+pub(crate) fn select_instant(series: &[StoredSeries], t: i64, lookback: i64) -> Vec<Sample> {
+    let mut out = Vec::new();
+    for s in series {
+        let idx = s.ts.partition_point(|&x| x <= t);
+        if idx == 0 {
+            continue;
+        }
+        let (ts, v) = (s.ts[idx - 1], s.vs[idx - 1]);
+        if ts <= t - lookback || cairn_common::is_stale_nan(v) {
+            continue;
+        }
+        out.push(Sample {
+            labels: s.labels.clone(),
+            t: ts,
+            v,
+            drop: false,
+        });
+    }
+    out
+}
+
+/// The range vector at `t` (ms): per series, the samples in `(t - range, t]` without
+/// staleness markers; series with no sample there are left out.
+pub(crate) fn select_range(series: &[StoredSeries], t: i64, range: i64) -> Vec<Series> {
+    let mut out = Vec::new();
+    for s in series {
+        let lo = s.ts.partition_point(|&x| x <= t - range);
+        let hi = s.ts.partition_point(|&x| x <= t);
+        let points: Vec<(i64, f64)> = (lo..hi)
+            .filter(|&i| !cairn_common::is_stale_nan(s.vs[i]))
+            .map(|i| (s.ts[i], s.vs[i]))
+            .collect();
+        if !points.is_empty() {
+            out.push(Series {
+                labels: s.labels.clone(),
+                points,
+                drop: false,
+            });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn series(ts: &[i64], vs: &[f64]) -> Vec<StoredSeries> {
+        vec![StoredSeries {
+            labels: Labels::from_pairs([("__name__", "m")]),
+            ts: ts.to_vec(),
+            vs: vs.to_vec(),
+        }]
+    }
+
+    #[test]
+    fn lookback_window_is_left_open() {
+        let s = series(&[0, 10_000], &[1.0, 2.0]);
+        assert_eq!(select_instant(&s, 309_999, 300_000)[0].v, 2.0);
+        // At exactly t - lookback the sample is out (Prometheus 3).
+        assert!(select_instant(&s, 310_000, 300_000).is_empty());
+        assert!(select_instant(&s, -1, 300_000).is_empty());
+    }
+
+    #[test]
+    fn staleness_marker_ends_the_series() {
+        let stale = f64::from_bits(cairn_common::STALE_NAN_BITS);
+        let s = series(&[0, 10_000, 20_000, 30_000], &[0.0, 1.0, stale, 2.0]);
+        assert_eq!(select_instant(&s, 10_000, 300_000)[0].v, 1.0);
+        assert!(select_instant(&s, 25_000, 300_000).is_empty());
+        assert_eq!(select_instant(&s, 30_000, 300_000)[0].v, 2.0);
+        // Range selection drops the marker but keeps the rest.
+        let r = select_range(&s, 30_000, 60_000);
+        assert_eq!(r[0].points, vec![(0, 0.0), (10_000, 1.0), (30_000, 2.0)]);
+        // (t - range, t]: the sample at 0 is out for t = 10s, range = 10s.
+        assert_eq!(select_range(&s, 10_000, 10_000)[0].points, vec![(10_000, 1.0)]);
+    }
+}
