@@ -34,7 +34,11 @@ mod tests {
             (256, 1024, 520),
         ];
         for (key, buckets, want) in cases {
-            assert_eq!(jump_consistent_hash(key, buckets), want, "key {key:#x} buckets {buckets}");
+            assert_eq!(
+                jump_consistent_hash(key, buckets),
+                want,
+                "key {key:#x} buckets {buckets}"
+            );
         }
     }
 

@@ -117,11 +117,7 @@ impl Labels {
     /// order the name and value, each as a little-endian u32 length and its bytes.
     /// Equal keys ⇔ same tenant and same label set.
     pub fn canonical_key(&self, tenant: Tenant) -> Vec<u8> {
-        let size = 8 + self
-            .0
-            .iter()
-            .map(|l| 8 + l.name.len() + l.value.len())
-            .sum::<usize>();
+        let size = 8 + self.0.iter().map(|l| 8 + l.name.len() + l.value.len()).sum::<usize>();
         let mut key = Vec::with_capacity(size);
         key.extend_from_slice(&tenant.to_be_bytes());
         for l in &self.0 {

@@ -32,7 +32,9 @@ mod tests {
     fn spreads_series_over_nodes() {
         let mut counts = [0usize; 4];
         for h in 0..40_000u64 {
-            counts[owners(xxhash_rust::xxh3::xxh3_64(&h.to_le_bytes()), 4, 1).next().unwrap_or(0)] += 1;
+            counts[owners(xxhash_rust::xxh3::xxh3_64(&h.to_le_bytes()), 4, 1)
+                .next()
+                .unwrap_or(0)] += 1;
         }
         for c in counts {
             assert!((9_000..11_000).contains(&c), "{counts:?}");

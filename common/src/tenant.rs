@@ -48,9 +48,7 @@ impl FromStr for Tenant {
     /// Parses `"42"` or `"42:7"`. Errors: anything else, including empty parts,
     /// signs, spaces and values above `u32::MAX`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = || TenantError {
-            input: s.to_string(),
-        };
+        let err = || TenantError { input: s.to_string() };
         let parse = |part: &str| -> Result<u32, TenantError> {
             if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(err());
@@ -98,9 +96,7 @@ mod tests {
 
     #[test]
     fn rejects_malformed_tenants() {
-        for bad in [
-            "", ":", "1:", ":1", "a", "1:b", "-1", "+1", " 1", "1:2:3", "4294967296",
-        ] {
+        for bad in ["", ":", "1:", ":1", "a", "1:b", "-1", "+1", " 1", "1:2:3", "4294967296"] {
             assert!(bad.parse::<Tenant>().is_err(), "{bad:?} should be rejected");
         }
     }

@@ -44,7 +44,10 @@ pub fn routes(state: AppState) -> Router {
         .route("/insert/{tenant}/prometheus/api/v1/write", post(remote_write_handler))
         .route("/insert/{tenant}/prometheus/api/v1/push", post(remote_write_handler))
         .route("/insert/{tenant}/prometheus/api/v1/import", post(import_json_handler))
-        .route("/insert/{tenant}/prometheus/api/v1/import/prometheus", post(import_text_handler))
+        .route(
+            "/insert/{tenant}/prometheus/api/v1/import/prometheus",
+            post(import_text_handler),
+        )
         .route("/api/v1/write", post(remote_write_default_tenant))
         .route("/api/v1/push", post(remote_write_default_tenant))
         .layer(DefaultBodyLimit::max(limit))
@@ -56,7 +59,9 @@ fn body_bytes(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes
     body.map_err(|rej| {
         if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
             metrics::counter!("cairn_insert_rows_rejected_total", "reason" => "request_too_large").increment(1);
-            InsertError::TooLarge(format!("request body over the limit of {limit} bytes (--max-request-bytes)"))
+            InsertError::TooLarge(format!(
+                "request body over the limit of {limit} bytes (--max-request-bytes)"
+            ))
         } else {
             InsertError::BadRequest(format!("cannot read the request body: {}", rej.body_text()))
         }
@@ -88,7 +93,8 @@ async fn remote_write_for(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<StatusCode, InsertError> {
     let body = body_bytes(body, st.max_request_bytes)?;
-    let encoding = remote_write::Encoding::from_header(headers.get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok()))?;
+    let encoding =
+        remote_write::Encoding::from_header(headers.get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok()))?;
     let raw = remote_write::decompress(&body, encoding, st.max_request_bytes)?;
     let parsed = remote_write::parse(&raw, &st.limits)?;
     store(&st, tenant, parsed, "remote_write").await
@@ -112,14 +118,23 @@ async fn import_text_handler(
 ) -> Result<StatusCode, InsertError> {
     let tenant: Tenant = tenant.parse()?;
     let body = body_bytes(body, st.max_request_bytes)?;
-    let text = std::str::from_utf8(&body).map_err(|e| InsertError::BadRequest(format!("body is not UTF-8 text: {e}")))?;
-    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+    let text =
+        std::str::from_utf8(&body).map_err(|e| InsertError::BadRequest(format!("body is not UTF-8 text: {e}")))?;
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
     let parsed = import_text::parse(text, now_ms, &st.limits);
     store(&st, tenant, parsed, "import_prometheus").await
 }
 
 /// Stores the valid series, then reports the rejected ones, if any, as a 400.
-async fn store(st: &AppState, tenant: Tenant, parsed: Parsed, protocol: &'static str) -> Result<StatusCode, InsertError> {
+async fn store(
+    st: &AppState,
+    tenant: Tenant,
+    parsed: Parsed,
+    protocol: &'static str,
+) -> Result<StatusCode, InsertError> {
     let Parsed { series, rejected } = parsed;
     let stored_series = series.len();
     if !series.is_empty() {

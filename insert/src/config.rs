@@ -11,7 +11,12 @@ use crate::validate::Limits;
 pub struct InsertConfig {
     /// Storage nodes' gRPC addresses (host:port), repeated or comma-separated. The order
     /// defines the hash buckets: keep it stable, append new nodes at the end.
-    #[arg(long = "storage-node", env = "CAIRN_STORAGE_NODES", value_delimiter = ',', required = true)]
+    #[arg(
+        long = "storage-node",
+        env = "CAIRN_STORAGE_NODES",
+        value_delimiter = ',',
+        required = true
+    )]
     pub storage_node: Vec<String>,
     /// HTTP address for writes, /metrics and /health.
     #[arg(long, env = "CAIRN_HTTP_LISTEN", default_value = ":8480")]
@@ -53,7 +58,9 @@ impl InsertConfig {
             .filter(|s| !s.is_empty())
             .collect();
         if nodes.is_empty() {
-            return Err(InsertError::Config("--storage-node: at least one storage node address is needed".into()));
+            return Err(InsertError::Config(
+                "--storage-node: at least one storage node address is needed".into(),
+            ));
         }
         Ok(nodes)
     }

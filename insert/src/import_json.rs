@@ -69,7 +69,11 @@ pub fn parse(body: &[u8], limits: &Limits) -> Parsed {
             continue;
         }
         let Some(values) = line.values.iter().map(JsonValue::to_f64).collect::<Option<Vec<f64>>>() else {
-            reject(&mut parsed, "bad_json", "a value is neither a number nor NaN/Inf/-Inf".to_string());
+            reject(
+                &mut parsed,
+                "bad_json",
+                "a value is neither a number nor NaN/Inf/-Inf".to_string(),
+            );
             continue;
         };
         match validate::labels(line.metric.iter().map(|(n, v)| (n.as_str(), v.as_str())), limits) {
@@ -91,7 +95,8 @@ mod tests {
 
     #[test]
     fn parses_export_lines_with_special_values() {
-        let body = br#"{"metric":{"__name__":"up","job":"a"},"values":[1,"NaN","Inf","-Inf",0.25],"timestamps":[1,2,3,4,5]}
+        let body =
+            br#"{"metric":{"__name__":"up","job":"a"},"values":[1,"NaN","Inf","-Inf",0.25],"timestamps":[1,2,3,4,5]}
 
 {"metric":{"__name__":"x"},"values":[2],"timestamps":[10]}"#;
         let p = parse(body, &Limits::default());

@@ -71,7 +71,10 @@ fn parse_line(line: &str) -> Result<(LinePairs, f64, Option<i64>), String> {
         rest = &line[end..];
     }
     if let Some((_, name)) = pairs.iter().find(|(n, _)| n == "__name__")
-        && !name.chars().enumerate().all(|(i, c)| c == '_' || c == ':' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit()))
+        && !name
+            .chars()
+            .enumerate()
+            .all(|(i, c)| c == '_' || c == ':' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit()))
         && !line.starts_with('{')
     {
         return Err(format!("invalid metric name {name:?}"));
@@ -81,7 +84,10 @@ fn parse_line(line: &str) -> Result<(LinePairs, f64, Option<i64>), String> {
     let value = parse_value(value_text).ok_or_else(|| format!("invalid value {value_text:?}"))?;
     let ts = match fields.next() {
         None => None,
-        Some(t) => Some(t.parse::<i64>().map_err(|_| format!("invalid timestamp {t:?}: want integer milliseconds"))?),
+        Some(t) => Some(
+            t.parse::<i64>()
+                .map_err(|_| format!("invalid timestamp {t:?}: want integer milliseconds"))?,
+        ),
     };
     if let Some(extra) = fields.next() {
         return Err(format!("unexpected {extra:?} after the timestamp"));
@@ -114,7 +120,10 @@ fn parse_labels(mut s: &str) -> Result<(LinePairs, &str), String> {
                 .ok_or("unterminated label set")?;
             (s[..end].to_string(), &s[end..])
         };
-        let after_eq = after_name.trim_start().strip_prefix('=').ok_or_else(|| format!("no '=' after label name {name:?}"))?;
+        let after_eq = after_name
+            .trim_start()
+            .strip_prefix('=')
+            .ok_or_else(|| format!("no '=' after label name {name:?}"))?;
         let (value, after_value) = parse_quoted(after_eq.trim_start())?;
         out.push((name, value));
         let a = after_value.trim_start();
@@ -184,7 +193,11 @@ mod tests {
 
     #[test]
     fn gathers_samples_of_one_series_and_reads_quoted_names() {
-        let p = parse("up 1 1000\nup 0 2000\n{\"my.metric\", job=\"a\"} 5 3000\n", 0, &Limits::default());
+        let p = parse(
+            "up 1 1000\nup 0 2000\n{\"my.metric\", job=\"a\"} 5 3000\n",
+            0,
+            &Limits::default(),
+        );
         assert!(p.rejected.is_empty(), "{:?}", p.rejected);
         assert_eq!(p.series.len(), 2);
         assert_eq!(p.series[0].timestamps_ms, [1000, 2000]);
@@ -193,7 +206,11 @@ mod tests {
 
     #[test]
     fn rejects_malformed_lines_alone() {
-        let p = parse("ok 1\nbad{a=\"x\" 1\nnovalue\n9bad 1\nx 1 notatime\n", 0, &Limits::default());
+        let p = parse(
+            "ok 1\nbad{a=\"x\" 1\nnovalue\n9bad 1\nx 1 notatime\n",
+            0,
+            &Limits::default(),
+        );
         assert_eq!(p.series.len(), 1);
         assert_eq!(p.rejected.len(), 4, "{:?}", p.rejected);
         assert!(p.rejected[0].starts_with("line 2:"));

@@ -114,7 +114,10 @@ mod tests {
                     value: v.to_string(),
                 })
                 .collect(),
-            samples: samples.iter().map(|&(timestamp, value)| Sample { value, timestamp }).collect(),
+            samples: samples
+                .iter()
+                .map(|&(timestamp, value)| Sample { value, timestamp })
+                .collect(),
         }
     }
 
@@ -122,12 +125,18 @@ mod tests {
     fn decodes_snappy_and_zstd_bodies_bit_exactly() {
         let stale = f64::from_bits(cairn_common::STALE_NAN_BITS);
         let req = WriteRequest {
-            timeseries: vec![series(&[("__name__", "up"), ("job", "a")], &[(1000, 1.0), (2000, stale)])],
+            timeseries: vec![series(
+                &[("__name__", "up"), ("job", "a")],
+                &[(1000, 1.0), (2000, stale)],
+            )],
             metadata: vec![],
         };
         let raw = req.encode_to_vec();
         for (enc, body) in [
-            (Encoding::Snappy, snap::raw::Encoder::new().compress_vec(&raw).expect("snappy")),
+            (
+                Encoding::Snappy,
+                snap::raw::Encoder::new().compress_vec(&raw).expect("snappy"),
+            ),
             (Encoding::Zstd, zstd::encode_all(raw.as_slice(), 3).expect("zstd")),
         ] {
             let plain = decompress(&body, enc, 1 << 20).expect("decompress");
@@ -146,7 +155,9 @@ mod tests {
         let plain = decompress(&not_proto, Encoding::Snappy, 1 << 20).expect("valid snappy");
         let err = parse(&plain, &Limits::default()).expect_err("not protobuf");
         assert!(err.to_string().contains("not a remote-write protobuf"), "{err}");
-        let big = snap::raw::Encoder::new().compress_vec(&vec![0u8; 4096]).expect("snappy");
+        let big = snap::raw::Encoder::new()
+            .compress_vec(&vec![0u8; 4096])
+            .expect("snappy");
         let err = decompress(&big, Encoding::Snappy, 1000).expect_err("too large");
         assert!(matches!(err, InsertError::TooLarge(_)), "{err}");
         assert!(Encoding::from_header(Some("gzip")).is_err());

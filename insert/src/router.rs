@@ -94,14 +94,19 @@ impl Router {
             let mut client = node.client.clone();
             let err = match client.write(req).await {
                 Ok(_) => {
-                    metrics::histogram!("cairn_insert_storage_write_duration_seconds").record(started.elapsed().as_secs_f64());
+                    metrics::histogram!("cairn_insert_storage_write_duration_seconds")
+                        .record(started.elapsed().as_secs_f64());
                     return Ok(());
                 }
                 Err(status) => status,
             };
             metrics::counter!("cairn_insert_storage_write_errors_total", "node" => node.addr.clone()).increment(1);
             if err.code() == Code::InvalidArgument {
-                return Err(InsertError::BadRequest(format!("storage node {} refused the rows: {}", node.addr, err.message())));
+                return Err(InsertError::BadRequest(format!(
+                    "storage node {} refused the rows: {}",
+                    node.addr,
+                    err.message()
+                )));
             }
             if Instant::now() + backoff >= deadline {
                 return Err(InsertError::StorageUnavailable(format!(

@@ -24,7 +24,8 @@ impl StorageNodes {
         addrs
             .iter()
             .map(|addr| {
-                let client = cairn_common::grpc::storage_client(addr).map_err(|e| InsertError::Config(format!("--storage-node: {e}")))?;
+                let client = cairn_common::grpc::storage_client(addr)
+                    .map_err(|e| InsertError::Config(format!("--storage-node: {e}")))?;
                 Ok(StorageNode {
                     addr: addr.clone(),
                     client,

@@ -30,7 +30,10 @@ impl Default for Limits {
 /// Errors (the message names the series and the problem, and the reason is counted):
 /// an empty label name, a duplicate label name, no or empty `__name__`, too many labels,
 /// a name or value over its length limit.
-pub fn labels<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)> + Clone, limits: &Limits) -> Result<Labels, String> {
+pub fn labels<'a>(
+    pairs: impl IntoIterator<Item = (&'a str, &'a str)> + Clone,
+    limits: &Limits,
+) -> Result<Labels, String> {
     let reject = |reason: &'static str, msg: String| {
         metrics::counter!("cairn_insert_rows_rejected_total", "reason" => reason).increment(1);
         Err(msg)
@@ -61,30 +64,50 @@ pub fn labels<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)> + Clone, l
         if name.len() > limits.max_label_name_bytes {
             return reject(
                 "label_name_too_long",
-                format!("series {}: label name of {} bytes over the limit of {} (--max-label-name-bytes)", shown(), name.len(), limits.max_label_name_bytes),
+                format!(
+                    "series {}: label name of {} bytes over the limit of {} (--max-label-name-bytes)",
+                    shown(),
+                    name.len(),
+                    limits.max_label_name_bytes
+                ),
             );
         }
         if value.len() > limits.max_label_value_bytes {
             return reject(
                 "label_value_too_long",
-                format!("series {}: value of label {name:?} is {} bytes, over the limit of {} (--max-label-value-bytes)", shown(), value.len(), limits.max_label_value_bytes),
+                format!(
+                    "series {}: value of label {name:?} is {} bytes, over the limit of {} (--max-label-value-bytes)",
+                    shown(),
+                    value.len(),
+                    limits.max_label_value_bytes
+                ),
             );
         }
     }
     if count > limits.max_labels_per_series {
         return reject(
             "too_many_labels",
-            format!("series {}: {count} labels, over the limit of {} (--max-labels-per-series)", shown(), limits.max_labels_per_series),
+            format!(
+                "series {}: {count} labels, over the limit of {} (--max-labels-per-series)",
+                shown(),
+                limits.max_labels_per_series
+            ),
         );
     }
     let mut names: Vec<&str> = pairs.clone().into_iter().map(|(n, _)| n).collect();
     names.sort_unstable();
     if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
-        return reject("duplicate_label_name", format!("series {}: duplicate label name {:?}", shown(), w[0]));
+        return reject(
+            "duplicate_label_name",
+            format!("series {}: duplicate label name {:?}", shown(), w[0]),
+        );
     }
     let labels = Labels::from_pairs(pairs.clone());
     if labels.metric_name().is_none() {
-        return reject("missing_metric_name", format!("series {}: no {METRIC_NAME} label", shown()));
+        return reject(
+            "missing_metric_name",
+            format!("series {}: no {METRIC_NAME} label", shown()),
+        );
     }
     Ok(labels)
 }
@@ -108,9 +131,15 @@ mod tests {
         let long = "v".repeat(5000);
         let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
             (vec![("__name__", "up"), ("", "x")], "empty label name"),
-            (vec![("__name__", "up"), ("a", "1"), ("a", "2")], "duplicate label name \"a\""),
+            (
+                vec![("__name__", "up"), ("a", "1"), ("a", "2")],
+                "duplicate label name \"a\"",
+            ),
             (vec![("job", "a")], "no __name__ label"),
-            (vec![("__name__", "up"), ("a", long.as_str())], "--max-label-value-bytes"),
+            (
+                vec![("__name__", "up"), ("a", long.as_str())],
+                "--max-label-value-bytes",
+            ),
         ];
         for (pairs, want) in cases {
             let err = check(&pairs).expect_err("must be rejected");
