@@ -10,7 +10,12 @@ use crate::error::SelectError;
 pub struct SelectConfig {
     /// Storage nodes' gRPC addresses (host:port), repeated or comma-separated. Every query
     /// is sent to all of them.
-    #[arg(long = "storage-node", env = "CAIRN_STORAGE_NODES", value_delimiter = ',', required = true)]
+    #[arg(
+        long = "storage-node",
+        env = "CAIRN_STORAGE_NODES",
+        value_delimiter = ',',
+        required = true
+    )]
     pub storage_node: Vec<String>,
     /// HTTP address for the Prometheus API, /metrics and /health.
     #[arg(long, env = "CAIRN_HTTP_LISTEN", default_value = ":8481")]
@@ -49,7 +54,9 @@ impl SelectConfig {
             .filter(|s| !s.is_empty())
             .collect();
         if nodes.is_empty() {
-            return Err(SelectError::Config("--storage-node: at least one storage node address is needed".into()));
+            return Err(SelectError::Config(
+                "--storage-node: at least one storage node address is needed".into(),
+            ));
         }
         Ok(nodes)
     }

@@ -59,6 +59,11 @@ impl IntoResponse for SelectError {
             "errorType": error_type,
             "error": self.to_string(),
         });
-        (status, [(axum::http::header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+        (
+            status,
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            body.to_string(),
+        )
+            .into_response()
     }
 }

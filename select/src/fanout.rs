@@ -47,7 +47,8 @@ impl Fanout {
         let nodes = addrs
             .iter()
             .map(|addr| {
-                let client = cairn_common::grpc::storage_client(addr).map_err(|e| SelectError::Config(format!("--storage-node: {e}")))?;
+                let client = cairn_common::grpc::storage_client(addr)
+                    .map_err(|e| SelectError::Config(format!("--storage-node: {e}")))?;
                 Ok(StorageNode {
                     addr: addr.clone(),
                     client,
@@ -76,15 +77,23 @@ impl Fanout {
                     Code::InvalidArgument => return Err(QueryError::BadData(status.message().to_string())),
                     Code::ResourceExhausted => return Err(QueryError::Execution(status.message().to_string())),
                     _ => {
-                        metrics::counter!("cairn_select_storage_errors_total", "node" => node.addr.clone()).increment(1);
+                        metrics::counter!("cairn_select_storage_errors_total", "node" => node.addr.clone())
+                            .increment(1);
                         tracing::warn!(node = %node.addr, error = %status, "storage node did not answer");
-                        warnings.push(format!("storage node {} did not answer: {}", node.addr, status.message()));
+                        warnings.push(format!(
+                            "storage node {} did not answer: {}",
+                            node.addr,
+                            status.message()
+                        ));
                     }
                 },
             }
         }
         if !warnings.is_empty() && (deny_partial || answers.is_empty()) {
-            return Err(QueryError::Storage(format!("partial response denied or no storage node answered: {}", warnings.join("; "))));
+            return Err(QueryError::Storage(format!(
+                "partial response denied or no storage node answered: {}",
+                warnings.join("; ")
+            )));
         }
         Ok(Gathered { answers, warnings })
     }

@@ -41,7 +41,12 @@ impl ClusterQuerier {
 }
 
 impl Querier for ClusterQuerier {
-    fn select<'a>(&'a self, matchers: &'a [Matcher], start_ms: i64, end_ms: i64) -> BoxFuture<'a, Result<Fetched, QueryError>> {
+    fn select<'a>(
+        &'a self,
+        matchers: &'a [Matcher],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> BoxFuture<'a, Result<Fetched, QueryError>> {
         Box::pin(async move {
             let request = SearchRequest {
                 tenant: Some(self.tenant.to_proto()),
@@ -81,7 +86,11 @@ impl Querier for ClusterQuerier {
             }
             let series = merged
                 .into_iter()
-                .map(|(labels, (timestamps, values))| FetchedSeries { labels, timestamps, values })
+                .map(|(labels, (timestamps, values))| FetchedSeries {
+                    labels,
+                    timestamps,
+                    values,
+                })
                 .collect();
             Ok(Fetched {
                 series,

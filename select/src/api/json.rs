@@ -11,7 +11,11 @@ use crate::promql::Value;
 
 /// Appends a timestamp in milliseconds as Prometheus' seconds notation.
 pub fn write_timestamp(out: &mut String, t_ms: i64) {
-    let (sign, t) = if t_ms < 0 { ("-", t_ms.unsigned_abs()) } else { ("", t_ms as u64) };
+    let (sign, t) = if t_ms < 0 {
+        ("-", t_ms.unsigned_abs())
+    } else {
+        ("", t_ms as u64)
+    };
     let frac = t % 1000;
     if frac == 0 {
         let _ = write!(out, "{sign}{}", t / 1000);
@@ -33,7 +37,9 @@ pub fn format_value(v: f64) -> String {
     if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
         // Rust writes `1e-7` / `1.5e21`; Go writes `1e-07` / `1.5e+21`.
         let s = format!("{v:e}");
-        let Some((mantissa, exp)) = s.split_once('e') else { return s };
+        let Some((mantissa, exp)) = s.split_once('e') else {
+            return s;
+        };
         let (sign, digits) = match exp.strip_prefix('-') {
             Some(d) => ('-', d),
             None => ('+', exp),

@@ -1,7 +1,7 @@
 //! `match[]` parameters: series selectors such as `up{job="a"}` or `{__name__=~"x.*"}`,
 //! parsed with `promql-parser` and turned into Cairn matchers.
 
-use cairn_common::{MatchOp, Matcher, METRIC_NAME};
+use cairn_common::{METRIC_NAME, MatchOp, Matcher};
 use promql_parser::label::MatchOp as ParsedOp;
 use promql_parser::parser::{self, Expr};
 
@@ -39,7 +39,9 @@ pub fn parse(text: &str) -> Result<Vec<Vec<Matcher>>, SelectError> {
             matchers.push(Matcher::new(op, m.name.clone(), m.value.clone()).map_err(|e| bad(e.to_string()))?);
         }
         if matchers.iter().all(Matcher::matches_empty) {
-            return Err(bad(format!("{text:?}: match[] must contain at least one non-empty matcher")));
+            return Err(bad(format!(
+                "{text:?}: match[] must contain at least one non-empty matcher"
+            )));
         }
         out.push(matchers);
     }

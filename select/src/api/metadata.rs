@@ -52,13 +52,17 @@ fn common(st: &AppState, tenant: &str, params: &Params, need_match: bool) -> Res
         None => end_ms - DEFAULT_SPAN_MS,
     };
     if end_ms < start_ms {
-        return Err(SelectError::BadData("invalid parameter \"end\": end timestamp must not be before start time".into()));
+        return Err(SelectError::BadData(
+            "invalid parameter \"end\": end timestamp must not be before start time".into(),
+        ));
     }
     let limit = match params.get("limit") {
         None => 0,
-        Some(l) => l
-            .parse::<u64>()
-            .map_err(|_| SelectError::BadData(format!("invalid parameter \"limit\": {l:?} is not a non-negative integer")))?,
+        Some(l) => l.parse::<u64>().map_err(|_| {
+            SelectError::BadData(format!(
+                "invalid parameter \"limit\": {l:?} is not a non-negative integer"
+            ))
+        })?,
     };
     Ok(Common {
         tenant,

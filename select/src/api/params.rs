@@ -23,7 +23,10 @@ impl Params {
 
     /// The first value of `name`, if any and non-empty.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().find(|(n, v)| n == name && !v.is_empty()).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(n, v)| n == name && !v.is_empty())
+            .map(|(_, v)| v.as_str())
     }
 
     /// Every value of `name` (e.g. repeated `match[]`), body values first.
@@ -45,7 +48,11 @@ const MAX_TIME_TEXT: &str = "292277025-08-18T07:12:54.999999999Z";
 /// millisecond, as Prometheus does) or RFC 3339. Returns milliseconds since the epoch.
 /// Errors: anything else, as `invalid parameter "NAME": …`.
 pub fn parse_time(name: &str, s: &str) -> Result<i64, SelectError> {
-    let bad = || SelectError::BadData(format!("invalid parameter {name:?}: cannot parse {s:?} to a valid timestamp"));
+    let bad = || {
+        SelectError::BadData(format!(
+            "invalid parameter {name:?}: cannot parse {s:?} to a valid timestamp"
+        ))
+    };
     if let Ok(secs) = s.parse::<f64>() {
         if !secs.is_finite() {
             return Err(bad());
@@ -63,14 +70,20 @@ pub fn parse_time(name: &str, s: &str) -> Result<i64, SelectError> {
         MAX_TIME_TEXT => return Ok(i64::MAX / 2),
         _ => {}
     }
-    chrono::DateTime::parse_from_rfc3339(s).map(|t| t.timestamp_millis()).map_err(|_| bad())
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.timestamp_millis())
+        .map_err(|_| bad())
 }
 
 /// Parses a duration parameter (`step`, `timeout`): seconds as a float or a Prometheus
 /// duration (`15s`, `1m30s`). Returns milliseconds. Errors: anything else or a value
 /// that is not positive.
 pub fn parse_duration_ms(name: &str, s: &str) -> Result<i64, SelectError> {
-    let bad = |why: &str| SelectError::BadData(format!("invalid parameter {name:?}: cannot parse {s:?} to a valid duration{why}"));
+    let bad = |why: &str| {
+        SelectError::BadData(format!(
+            "invalid parameter {name:?}: cannot parse {s:?} to a valid duration{why}"
+        ))
+    };
     if let Ok(secs) = s.parse::<f64>() {
         let ms = (secs * 1000.0).round();
         if !ms.is_finite() || ms > 9.0e15 {
@@ -105,7 +118,10 @@ mod tests {
         assert_eq!(parse_time("time", "1700000000").ok(), Some(1_700_000_000_000));
         assert_eq!(parse_time("time", "1700000000.1235").ok(), Some(1_700_000_000_124));
         assert_eq!(parse_time("time", "2023-11-14T22:13:20Z").ok(), Some(1_700_000_000_000));
-        assert_eq!(parse_time("time", "2023-11-14T23:13:20.5+01:00").ok(), Some(1_700_000_000_500));
+        assert_eq!(
+            parse_time("time", "2023-11-14T23:13:20.5+01:00").ok(),
+            Some(1_700_000_000_500)
+        );
         let err = parse_time("time", "yesterday").expect_err("bad");
         assert!(err.to_string().contains("invalid parameter \"time\""), "{err}");
     }

@@ -42,7 +42,9 @@ async fn answer(
     let started = Instant::now();
     let outcome = match tokio::time::timeout(limit, run(&querier)).await {
         Ok(r) => r,
-        Err(_) => Err(QueryError::Timeout(format!("query timed out in expression evaluation after {limit:?}"))),
+        Err(_) => Err(QueryError::Timeout(format!(
+            "query timed out in expression evaluation after {limit:?}"
+        ))),
     };
     let outcome_label = match &outcome {
         Ok(_) => "success",
@@ -53,7 +55,12 @@ async fn answer(
     let out = outcome?;
     let mut data = String::new();
     json::write_query_data(&mut data, &out.value);
-    Ok(json_response(json::success(&data, querier.is_partial(), &out.warnings, &out.infos)))
+    Ok(json_response(json::success(
+        &data,
+        querier.is_partial(),
+        &out.warnings,
+        &out.infos,
+    )))
 }
 
 /// `GET|POST /select/{tenant}/prometheus/api/v1/query`: `query`, `time` (default now),
@@ -76,7 +83,10 @@ pub async fn instant(
     let limit = timeout(&st, &params)?;
     let querier = ClusterQuerier::new(Arc::clone(&st.fanout), tenant, st.deny_partial(&params), st.max_series);
     let engine = Arc::clone(&st.engine);
-    answer(querier, limit, "instant", async move |q| engine.instant(q, &query, time).await).await
+    answer(querier, limit, "instant", async move |q| {
+        engine.instant(q, &query, time).await
+    })
+    .await
 }
 
 /// `GET|POST /select/{tenant}/prometheus/api/v1/query_range`: `query`, `start`, `end`,
@@ -101,7 +111,9 @@ pub async fn range(
     let start = parse_time("start", need("start")?)?;
     let end = parse_time("end", need("end")?)?;
     if end < start {
-        return Err(SelectError::BadData("invalid parameter \"end\": end timestamp must not be before start time".into()));
+        return Err(SelectError::BadData(
+            "invalid parameter \"end\": end timestamp must not be before start time".into(),
+        ));
     }
     let step = parse_duration_ms("step", need("step")?)?;
     if (end - start) / step >= MAX_POINTS_PER_SERIES {
@@ -112,5 +124,8 @@ pub async fn range(
     let limit = timeout(&st, &params)?;
     let querier = ClusterQuerier::new(Arc::clone(&st.fanout), tenant, st.deny_partial(&params), st.max_series);
     let engine = Arc::clone(&st.engine);
-    answer(querier, limit, "range", async move |q| engine.range(q, &query, start, end, step).await).await
+    answer(querier, limit, "range", async move |q| {
+        engine.range(q, &query, start, end, step).await
+    })
+    .await
 }

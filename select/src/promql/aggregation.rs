@@ -115,14 +115,21 @@ pub(crate) fn eval_aggregate(ev: &mut Evaluator<'_>, a: &AggregateExpr, t: i64) 
                 return Err(exec("Ratio value is NaN"));
             }
             if !(-1.0..=1.0).contains(&r) {
+                let capped = r.clamp(-1.0, 1.0);
                 ev.warn(format!(
-                    "PromQL warning: ratio value should be between -1 and 1, got {}",
-                    format_float(r)
+                    "PromQL warning: ratio value should be between -1 and 1, got {}, capping to {}",
+                    format_float(r),
+                    format_float(capped)
                 ));
-                r = r.clamp(-1.0, 1.0);
+                r = capped;
             }
             for s in input {
-                let off = super::functions::sample_offset(&s.labels);
+                // The series as it would leave the query: without its name when dropped.
+                let off = if s.drop {
+                    super::functions::sample_offset(&super::eval::drop_name(s.labels.clone()))
+                } else {
+                    super::functions::sample_offset(&s.labels)
+                };
                 if (r >= 0.0 && off < r) || (r < 0.0 && off >= 1.0 + r) {
                     out.push(s);
                 }

@@ -199,13 +199,11 @@ fn vector_vector(
     t: i64,
 ) -> Result<Vec<Sample>, QueryError> {
     let one_to_many = matches!(card, VectorMatchCardinality::OneToMany(_));
-    // The "one" side goes right; fills follow their sides.
+    // The "one" side goes right. As in Prometheus, the fill values are not swapped with the
+    // sides: `fill_left` stands in for a missing "many" side series, `fill_right` for a
+    // missing "one" side series (fill-modifier.test, group_right cases).
     let (lhs, rhs) = if one_to_many { (rhs, lhs) } else { (lhs, rhs) };
-    let (fill_lhs, fill_rhs) = if one_to_many {
-        (fill.1, fill.0)
-    } else {
-        (fill.0, fill.1)
-    };
+    let (fill_lhs, fill_rhs) = fill;
     let mut right: HashMap<Labels, &Sample> = HashMap::with_capacity(rhs.len());
     for rs in &rhs {
         let sig = signature(&rs.labels, matching);
@@ -275,13 +273,15 @@ fn vector_vector(
         emit(metric, ls.v, rs.v, ls.drop, &mut out)?;
     }
     if let Some(f) = fill_lhs {
+        // A missing left series is filled as one series carrying the match group's labels.
+        let left_sigs: HashSet<Labels> = lhs.iter().map(|ls| signature(&ls.labels, matching)).collect();
         for rs in &rhs {
             let sig = signature(&rs.labels, matching);
-            if matched.contains_key(&sig) || lhs.iter().any(|ls| signature(&ls.labels, matching) == sig) {
+            if left_sigs.contains(&sig) {
                 continue;
             }
-            let metric = result_metric(&rs.labels, Some(&rs.labels), matching, one_to_one, include);
-            emit(metric, f, rs.v, rs.drop, &mut out)?;
+            let metric = result_metric(&sig, Some(&rs.labels), matching, one_to_one, include);
+            emit(metric, f, rs.v, false, &mut out)?;
         }
     }
     check_unique(out)

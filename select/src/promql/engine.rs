@@ -2,7 +2,7 @@
 //! query range, evaluates the expression at the query time or at every step, and shapes
 //! the result as Prometheus' `query` and `query_range` do.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use cairn_common::Labels;
@@ -134,7 +134,7 @@ impl Engine {
         let started = Instant::now();
         let (store, mut warnings) = self.fetch(q, &expr, start_ms, end_ms).await?;
         let mut ev = self.evaluator(&store, start_ms, end_ms, step_ms);
-        let mut out: BTreeMap<Labels, Vec<(i64, f64)>> = BTreeMap::new();
+        let mut out: HashMap<Labels, Vec<(i64, f64)>> = HashMap::new();
         let mut total = 0usize;
         let mut t = start_ms;
         while t <= end_ms {
@@ -145,13 +145,15 @@ impl Engine {
                     total += vec.len();
                     // Names are dropped per step; series equal after it merge across
                     // steps, but must not collide within one step.
-                    let finals: Vec<(Labels, f64)> = vec
-                        .into_iter()
-                        .map(|s| (if s.drop { drop_name(s.labels) } else { s.labels }, s.v))
-                        .collect();
-                    ensure_unique(finals.iter().map(|f| &f.0))?;
-                    for (labels, v) in finals {
-                        out.entry(labels).or_default().push((t, v));
+                    for s in vec {
+                        let labels = if s.drop { drop_name(s.labels) } else { s.labels };
+                        let points = out.entry(labels).or_default();
+                        if points.last().is_some_and(|p| p.0 == t) {
+                            return Err(QueryError::Execution(
+                                "vector cannot contain metrics with the same labelset".into(),
+                            ));
+                        }
+                        points.push((t, s.v));
                     }
                 }
                 other => {
@@ -170,10 +172,11 @@ impl Engine {
             t += step_ms;
         }
         warnings.append(&mut ev.warnings);
-        let series: Vec<RangeSeries> = out
+        let mut series: Vec<RangeSeries> = out
             .into_iter()
             .map(|(labels, samples)| RangeSeries { labels, samples })
             .collect();
+        series.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
         Ok(QueryOutput {
             value: Value::Matrix(series),
             warnings,
@@ -194,6 +197,7 @@ impl Engine {
             samples_in_step: 0,
             warnings: Vec::new(),
             infos: Vec::new(),
+            subquery_cache: HashMap::new(),
         }
     }
 
@@ -225,11 +229,7 @@ impl Engine {
             let mut series: Vec<StoredSeries> = fetched
                 .series
                 .into_iter()
-                .map(|s| StoredSeries {
-                    labels: s.labels,
-                    ts: s.timestamps,
-                    vs: s.values,
-                })
+                .map(|s| StoredSeries::new(s.labels, s.timestamps, s.values))
                 .collect();
             // Prometheus' series sets come sorted by labels; `limitk` and ties rely on it.
             series.sort_by(|a, b| a.labels.cmp(&b.labels));
@@ -322,6 +322,28 @@ fn collect_ranges(
                 collect_ranges(p, start, end, qs, qe, lookback, out)?;
             }
             collect_ranges(&a.expr, start, end, qs, qe, lookback, out)
+        }
+        Expr::Call(c) if c.func.name == "info" => {
+            // The info series are read at the times the first argument's selectors read.
+            let mut inner = Ranges::new();
+            if let Some(a) = c.args.args.first() {
+                collect_ranges(a, start, end, qs, qe, lookback, &mut inner)?;
+            }
+            let lo = inner.values().map(|r| r.1).min();
+            let hi = inner.values().map(|r| r.2).max();
+            for (k, (m, l, h)) in inner {
+                let entry = out.entry(k).or_insert((m, l, h));
+                entry.1 = entry.1.min(l);
+                entry.2 = entry.2.max(h);
+            }
+            if let (Some(lo), Some(hi)) = (lo, hi) {
+                let matchers = super::functions::info_matchers(c.args.args.get(1).map(|b| b.as_ref()))?;
+                let key = selector_key(&matchers);
+                let entry = out.entry(key).or_insert((matchers, lo - lookback, hi));
+                entry.1 = entry.1.min(lo - lookback);
+                entry.2 = entry.2.max(hi);
+            }
+            Ok(())
         }
         Expr::Call(c) => {
             for a in &c.args.args {

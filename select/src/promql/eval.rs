@@ -1,7 +1,7 @@
 //! The evaluator: one expression at one evaluation time (ms) over the series fetched for
 //! the query. A range query evaluates the expression at every step, as Prometheus does.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, SystemTime};
 
 use cairn_common::Labels;
@@ -31,6 +31,11 @@ pub(crate) struct Evaluator<'a> {
     pub samples_in_step: usize,
     pub warnings: Vec<String>,
     pub infos: Vec<String>,
+    /// Values of subquery inner expressions by node (its address in the query's syntax
+    /// tree) and inner evaluation time (ms). Consecutive outer steps share most of the
+    /// inner step grid, so each inner step is evaluated once per query, not once per outer
+    /// step. An inner value depends only on its time, so reuse is exact.
+    pub subquery_cache: HashMap<usize, BTreeMap<i64, Val>>,
 }
 
 /// Milliseconds of a duration.
@@ -153,8 +158,21 @@ impl Evaluator<'_> {
             ti += step;
         }
         let mut by_labels: BTreeMap<Labels, (bool, Vec<(i64, f64)>)> = BTreeMap::new();
+        let node = std::ptr::from_ref::<Expr>(&sq.expr) as usize;
+        let mut cache = self.subquery_cache.remove(&node).unwrap_or_default();
+        // Inner steps left of this window are not read again by later outer steps of a
+        // range query (their windows only move right).
+        cache = cache.split_off(&(lo + 1));
         while ti <= te {
-            match self.eval(&sq.expr, ti)? {
+            let val = match cache.get(&ti) {
+                Some(v) => v.clone(),
+                None => {
+                    let v = self.eval(&sq.expr, ti)?;
+                    cache.insert(ti, v.clone());
+                    v
+                }
+            };
+            match val {
                 Val::Scalar(v) => by_labels.entry(Labels::default()).or_default().1.push((ti, v)),
                 Val::Vector(vec) => {
                     for s in vec {
@@ -172,6 +190,7 @@ impl Evaluator<'_> {
             }
             ti += step;
         }
+        self.subquery_cache.insert(node, cache);
         Ok(Val::Matrix(
             by_labels
                 .into_iter()

@@ -2,6 +2,7 @@
 //! aggregations share (`quantile`, float formatting).
 
 mod histogram;
+mod info;
 mod labels;
 mod math;
 mod over_time;
@@ -18,6 +19,9 @@ use super::value::{Sample, Series, Val};
 /// Evaluates a function call at `t` (ms).
 pub(crate) fn eval_call(ev: &mut Evaluator<'_>, c: &Call, t: i64) -> Result<Val, QueryError> {
     let name = c.func.name;
+    if name == "info" {
+        return info::eval_info(ev, c, t);
+    }
     let mut args = Vec::with_capacity(c.args.args.len());
     for a in &c.args.args {
         args.push(ev.eval(a, t)?);
@@ -46,6 +50,13 @@ pub(crate) fn eval_call(ev: &mut Evaluator<'_>, c: &Call, t: i64) -> Result<Val,
         "min_of" => Ok(Val::Scalar(math::go_min(scalar(&args, 0)?, scalar(&args, 1)?))),
         "max_of" => Ok(Val::Scalar(math::go_max(scalar(&args, 0)?, scalar(&args, 1)?))),
         "histogram_quantile" => histogram::histogram_quantile(ev, scalar(&args, 0)?, vector(&args, 1)?, t),
+        "histogram_quantiles" => {
+            let label = string(&args, 1)?;
+            let qs = (2..args.len())
+                .map(|i| scalar(&args, i))
+                .collect::<Result<Vec<_>, _>>()?;
+            histogram::histogram_quantiles(ev, &qs, Some(&label), vector(&args, 0)?, t)
+        }
         "timestamp" => {
             let raw = matches!(unparen(arg_expr(0)), Some(Expr::VectorSelector(_)));
             let out = vector(&args, 0)?
@@ -83,6 +94,8 @@ fn unparen(e: Option<&Expr>) -> Option<&Expr> {
 
 /// Labels of `absent(...)`/`absent_over_time(...)`: the selector's equality matchers that
 /// appear once, without `__name__` (Prometheus `createLabelsForAbsentFunction`).
+pub(crate) use info::info_matchers;
+
 pub(super) fn absent_labels(e: Option<&Expr>) -> Labels {
     let vs = match unparen(e) {
         Some(Expr::VectorSelector(vs)) => vs,
@@ -173,27 +186,28 @@ pub(crate) fn format_float(v: f64) -> String {
     }
 }
 
-/// A stable position of a series in `[0, 1)`, from a hash of its labels, used by
-/// `limit_ratio` to pick the same series at every step.
+/// The position of a series in `[0, 1]` that `limit_ratio` compares with its ratio:
+/// Prometheus' `HashRatioSampler`, `labels.Hash() / float64(MaxUint64)`, so that the same
+/// series are picked as Prometheus picks. `labels.Hash` (default `stringlabels` build,
+/// `model/labels/labels_stringlabels.go`) is xxHash64 (seed 0) of the label set's encoding:
+/// labels sorted by name, each name and value preceded by its length in one byte (0–254) or,
+/// from 255 bytes on, the byte 255 and the length in 3 bytes little-endian.
 pub(crate) fn sample_offset(l: &Labels) -> f64 {
-    let mut bytes = Vec::new();
+    let mut bytes = Vec::with_capacity(64);
+    let mut put = |s: &str| {
+        let n = s.len();
+        if n < 255 {
+            bytes.push(n as u8);
+        } else {
+            bytes.extend_from_slice(&[255, n as u8, (n >> 8) as u8, (n >> 16) as u8]);
+        }
+        bytes.extend_from_slice(s.as_bytes());
+    };
     for x in l {
-        bytes.extend_from_slice(x.name.as_bytes());
-        bytes.push(0xff);
-        bytes.extend_from_slice(x.value.as_bytes());
-        bytes.push(0xff);
+        put(&x.name);
+        put(&x.value);
     }
-    fnv1a(&bytes) as f64 / u64::MAX as f64
-}
-
-fn fnv1a(b: &[u8]) -> u64 {
-    // FNV-1a: deterministic and dependency-free.
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &x in b {
-        h ^= u64::from(x);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
+    xxhash_rust::xxh64::xxh64(&bytes, 0) as f64 / u64::MAX as f64
 }
 
 #[cfg(test)]
@@ -207,6 +221,34 @@ mod tests {
         assert_eq!(quantile(0.0, vec![4.0, 1.0]), 1.0);
         assert_eq!(quantile(1.5, vec![4.0]), f64::INFINITY);
         assert!(quantile(0.5, vec![]).is_nan());
+    }
+
+    #[test]
+    fn limit_ratio_offset_hashes_prometheus_label_encoding() {
+        // Expected hashes from an independent xxHash64 implementation (checked against the
+        // published vectors for "", "a" and "abc") over the length-prefixed encoding
+        // 0x08 "__name__" 0x0d "http_requests" 0x05 "group" 0x06 "canary" ….
+        let l = Labels::from_pairs([
+            ("__name__", "http_requests"),
+            ("job", "api-server"),
+            ("instance", "0"),
+            ("group", "canary"),
+        ]);
+        assert_eq!(
+            sample_offset(&l),
+            18_045_460_440_772_787_801u64 as f64 / u64::MAX as f64
+        );
+        // A value of 255 bytes or more takes the 4-byte length form.
+        let long = Labels::from_pairs([("a", "x".repeat(300))]);
+        assert_eq!(
+            sample_offset(&long),
+            8_301_386_041_670_035_979u64 as f64 / u64::MAX as f64
+        );
+        // The empty label set hashes the empty input: xxh64("") = 0xef46db3751d8e999.
+        assert_eq!(
+            sample_offset(&Labels::default()),
+            0xef46_db37_51d8_e999u64 as f64 / u64::MAX as f64
+        );
     }
 
     #[test]

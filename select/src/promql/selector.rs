@@ -2,6 +2,7 @@
 //! staleness markers, and range selection over the left-open window `(t - range, t]`
 //! (Prometheus 3 semantics, `promql/engine.go`).
 
+use std::cell::Cell;
 use std::collections::HashMap;
 
 use cairn_common::{Labels, MatchOp, Matcher};
@@ -17,6 +18,44 @@ pub(crate) struct StoredSeries {
     pub labels: Labels,
     pub ts: Vec<i64>,
     pub vs: Vec<f64>,
+    /// Where the last two searches ended (window end, window start): the next search of a
+    /// range query's next step starts there, so stepping through a series reads memory in
+    /// order instead of binary-searching it from scratch at every step.
+    pub hints: [Cell<usize>; 2],
+}
+
+impl StoredSeries {
+    /// A series with its samples (timestamps ascending, ms).
+    pub fn new(labels: Labels, ts: Vec<i64>, vs: Vec<f64>) -> Self {
+        StoredSeries {
+            labels,
+            ts,
+            vs,
+            hints: [Cell::new(0), Cell::new(0)],
+        }
+    }
+
+    /// The number of samples with timestamp `<= t`, searching forward from hint `h` (an
+    /// exponential search) when `t` is not before it, else over the whole series.
+    fn count_le(&self, t: i64, h: usize) -> usize {
+        let ts = &self.ts;
+        let start = self.hints[h].get().min(ts.len());
+        let idx = if start == 0 || ts[start - 1] <= t {
+            // Every index below `lo` is <= t; `hi` is past the end or > t.
+            let (mut lo, mut hi, mut step) = (start, start, 1usize);
+            while hi < ts.len() && ts[hi] <= t {
+                lo = hi + 1;
+                hi = hi.saturating_add(step);
+                step = step.saturating_mul(2);
+            }
+            let hi = hi.min(ts.len());
+            lo + ts[lo..hi].partition_point(|&x| x <= t)
+        } else {
+            ts.partition_point(|&x| x <= t)
+        };
+        self.hints[h].set(idx);
+        idx
+    }
 }
 
 /// Every selector's series, fetched once per query, keyed by [`selector_key`].
@@ -66,7 +105,7 @@ pub(crate) fn to_matchers(vs: &VectorSelector) -> Result<Vec<Matcher>, QueryErro
 pub(crate) fn select_instant(series: &[StoredSeries], t: i64, lookback: i64) -> Vec<Sample> {
     let mut out = Vec::new();
     for s in series {
-        let idx = s.ts.partition_point(|&x| x <= t);
+        let idx = s.count_le(t, 0);
         if idx == 0 {
             continue;
         }
@@ -89,8 +128,8 @@ pub(crate) fn select_instant(series: &[StoredSeries], t: i64, lookback: i64) -> 
 pub(crate) fn select_range(series: &[StoredSeries], t: i64, range: i64) -> Vec<Series> {
     let mut out = Vec::new();
     for s in series {
-        let lo = s.ts.partition_point(|&x| x <= t - range);
-        let hi = s.ts.partition_point(|&x| x <= t);
+        let lo = s.count_le(t - range, 1);
+        let hi = s.count_le(t, 0);
         let points: Vec<(i64, f64)> = (lo..hi)
             .filter(|&i| !cairn_common::is_stale_nan(s.vs[i]))
             .map(|i| (s.ts[i], s.vs[i]))
@@ -111,11 +150,11 @@ mod tests {
     use super::*;
 
     fn series(ts: &[i64], vs: &[f64]) -> Vec<StoredSeries> {
-        vec![StoredSeries {
-            labels: Labels::from_pairs([("__name__", "m")]),
-            ts: ts.to_vec(),
-            vs: vs.to_vec(),
-        }]
+        vec![StoredSeries::new(
+            Labels::from_pairs([("__name__", "m")]),
+            ts.to_vec(),
+            vs.to_vec(),
+        )]
     }
 
     #[test]
@@ -125,6 +164,16 @@ mod tests {
         // At exactly t - lookback the sample is out (Prometheus 3).
         assert!(select_instant(&s, 310_000, 300_000).is_empty());
         assert!(select_instant(&s, -1, 300_000).is_empty());
+    }
+
+    #[test]
+    fn searches_from_the_hint_agree_with_binary_search() {
+        let ts: Vec<i64> = (0..1_000).map(|i| i * 7).collect();
+        let s = StoredSeries::new(Labels::default(), ts.clone(), vec![0.0; ts.len()]);
+        // Forward steps, backward jumps and out-of-range times, in one sequence.
+        for t in [-5, 0, 6, 7, 700, 701, 3_000, 2_000, 6_993, 7_000, 100, 99_999, 3] {
+            assert_eq!(s.count_le(t, 0), ts.partition_point(|&x| x <= t), "t = {t}");
+        }
     }
 
     #[test]

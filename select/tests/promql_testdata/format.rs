@@ -18,6 +18,9 @@ pub struct SeriesLine {
     pub values: Vec<SeqValue>,
     /// The line holds native histogram samples (`{{...}}`), which Cairn does not support.
     pub histogram: bool,
+    /// The line gives start timestamps (`metric@st ...`, an experimental Prometheus
+    /// feature), which Cairn does not store.
+    pub start_timestamps: bool,
 }
 
 /// What an eval expects.
@@ -239,7 +242,8 @@ pub fn parse_series_line(line: &str) -> Option<SeriesLine> {
     let (labels, rest) = parse_labels(line)?;
     let mut values = Vec::new();
     let histogram = rest.contains("{{");
-    if !histogram {
+    let start_timestamps = rest.starts_with("@st");
+    if !histogram && !start_timestamps {
         for item in rest.split_whitespace() {
             expand_item(item, &mut values)?;
         }
@@ -248,6 +252,7 @@ pub fn parse_series_line(line: &str) -> Option<SeriesLine> {
         labels,
         values,
         histogram,
+        start_timestamps,
     })
 }
 

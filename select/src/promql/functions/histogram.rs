@@ -105,11 +105,27 @@ type Group = (Labels, String, Vec<(f64, f64)>);
 /// `histogram_quantile(q, v)` at `t` (ms): one output per label set without `le` and
 /// `__name__`.
 pub(super) fn histogram_quantile(ev: &mut Evaluator<'_>, q: f64, v: Vec<Sample>, t: i64) -> Result<Val, QueryError> {
-    if !(0.0..=1.0).contains(&q) {
-        ev.warn(format!(
-            "PromQL warning: quantile value should be between 0 and 1, got {}",
-            super::format_float(q)
-        ));
+    histogram_quantiles(ev, &[q], None, v, t)
+}
+
+/// `histogram_quantiles(v, "label", q1, q2, …)` at `t` (ms): for every bucket group and
+/// every quantile `qi`, one output series with `label` set to `qi` (formatted as the
+/// OpenMetrics float text, `0.0`, `0.25`, `NaN`). With `label` `None` this is
+/// `histogram_quantile`. Errors when the added label makes two outputs equal.
+pub(super) fn histogram_quantiles(
+    ev: &mut Evaluator<'_>,
+    qs: &[f64],
+    label: Option<&str>,
+    v: Vec<Sample>,
+    t: i64,
+) -> Result<Val, QueryError> {
+    for &q in qs {
+        if !(0.0..=1.0).contains(&q) {
+            ev.warn(format!(
+                "PromQL warning: quantile value should be between 0 and 1, got {}",
+                super::format_float(q)
+            ));
+        }
     }
     let mut index: HashMap<Labels, usize> = HashMap::new();
     let mut groups: Vec<Group> = Vec::new();
@@ -133,22 +149,51 @@ pub(super) fn histogram_quantile(ev: &mut Evaluator<'_>, q: f64, v: Vec<Sample>,
             }
         }
     }
-    let mut out = Vec::with_capacity(groups.len());
+    let mut out = Vec::with_capacity(groups.len() * qs.len());
     for (labels, name, buckets) in groups {
-        let (v, forced) = bucket_quantile(q, buckets);
-        if forced {
-            ev.info(format!(
-                "PromQL info: input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) for metric name {name:?}"
-            ));
+        for &q in qs {
+            let (v, forced) = bucket_quantile(q, buckets.clone());
+            if forced {
+                ev.info(format!(
+                    "PromQL info: input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) for metric name {name:?}"
+                ));
+            }
+            let mut labels = labels.clone();
+            if let Some(l) = label {
+                labels.set(l, &open_metrics_float(q));
+            }
+            out.push(Sample {
+                labels,
+                t,
+                v,
+                drop: true,
+            });
         }
-        out.push(Sample {
-            labels,
-            t,
-            v,
-            drop: true,
-        });
     }
     Ok(Val::Vector(check_unique(out)?))
+}
+
+/// A float as OpenMetrics text writes it (Prometheus `formatOpenMetricsFloat`): Go's
+/// shortest `%g`-style form with `.0` added to integral values; `NaN`, `+Inf`, `-Inf`.
+pub(crate) fn open_metrics_float(v: f64) -> String {
+    if v.is_nan() || v.is_infinite() {
+        return super::format_float(v);
+    }
+    let a = v.abs();
+    let s = if a != 0.0 && !(1e-4..1e21).contains(&a) {
+        // Go's %g switches to an exponent with at least two digits: 1e-05, 1.5e+21.
+        let e = format!("{v:e}");
+        match e.split_once('e') {
+            Some((m, x)) => {
+                let (sign, digits) = x.strip_prefix('-').map_or(("+", x), |d| ("-", d));
+                format!("{m}e{sign}{digits:0>2}")
+            }
+            None => e,
+        }
+    } else {
+        format!("{v}")
+    };
+    if s.contains(['.', 'e']) { s } else { format!("{s}.0") }
 }
 
 #[cfg(test)]
@@ -178,6 +223,16 @@ mod tests {
         assert_eq!(bucket_quantile(0.25, vec![(2.0, 10.0), (f64::INFINITY, 20.0)]).0, 1.0);
         assert_eq!(bucket_quantile(-1.0, b.clone()).0, f64::NEG_INFINITY);
         assert_eq!(bucket_quantile(2.0, b).0, f64::INFINITY);
+    }
+
+    #[test]
+    fn quantile_labels_use_open_metrics_floats() {
+        assert_eq!(open_metrics_float(0.0), "0.0");
+        assert_eq!(open_metrics_float(1.0), "1.0");
+        assert_eq!(open_metrics_float(0.25), "0.25");
+        assert_eq!(open_metrics_float(-0.1), "-0.1");
+        assert_eq!(open_metrics_float(f64::NAN), "NaN");
+        assert_eq!(open_metrics_float(0.00001), "1e-05");
     }
 
     #[test]
