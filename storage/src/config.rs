@@ -1,0 +1,64 @@
+//! The storage node's flags (`cairn storage --help`).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How the WAL makes a batch durable before a write is acknowledged.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WalSync {
+    /// fsync every group-commit batch before acknowledging (survives power loss).
+    Always,
+    /// Write to the OS without fsync (survives a process crash, not a power loss).
+    Never,
+}
+
+/// Configuration of one storage node.
+#[derive(clap::Args, Clone, Debug)]
+pub struct StorageConfig {
+    /// Directory of the node's data (index, WAL, partitions). Created if missing.
+    #[arg(long, env = "CAIRN_DATA_DIR", default_value = "cairn-storage-data")]
+    pub data_dir: PathBuf,
+    /// gRPC address that insert and select nodes connect to.
+    #[arg(long, env = "CAIRN_GRPC_LISTEN", default_value = ":8400")]
+    pub grpc_listen: String,
+    /// HTTP address for /metrics, /health, /internal/force_flush.
+    #[arg(long, env = "CAIRN_HTTP_LISTEN", default_value = ":8482")]
+    pub http_listen: String,
+    /// How long samples are kept (Prometheus duration: 31d, 12w, 1y); whole partitions
+    /// (UTC days) are dropped once their last millisecond is older. Samples older than
+    /// this are not stored (`cairn_storage_rows_ignored_total{reason="too_old"}`).
+    #[arg(long, env = "CAIRN_RETENTION", default_value = "31d", value_parser = cairn_common::duration::parse_duration)]
+    pub retention: Duration,
+    /// File to write `http=ADDR` and `grpc=ADDR` to once the node serves (for port 0).
+    #[arg(long, env = "CAIRN_LISTEN_ADDR_FILE")]
+    pub listen_addr_file: Option<PathBuf>,
+    /// WAL durability: `always` fsyncs each group-commit batch before acknowledging a
+    /// write; `never` leaves it to the OS. Timed in `cairn_storage_wal_fsync_seconds`.
+    #[arg(long, env = "CAIRN_WAL_SYNC", value_enum, default_value = "always")]
+    pub wal_sync: WalSync,
+    /// How often the head is flushed to blocks and covered WAL segments are deleted
+    /// (Prometheus duration). Counted in `cairn_storage_flushes_total`.
+    #[arg(long, env = "CAIRN_FLUSH_INTERVAL", default_value = "5m", value_parser = cairn_common::duration::parse_duration)]
+    pub flush_interval: Duration,
+    /// Largest gRPC request a node accepts, in bytes (insert batches). Larger ones fail
+    /// with RESOURCE_EXHAUSTED.
+    #[arg(long, env = "CAIRN_GRPC_MAX_RECV_BYTES", default_value_t = 64 << 20)]
+    pub grpc_max_recv_bytes: usize,
+}
+
+impl StorageConfig {
+    /// A configuration for tests and embedding: `data_dir`, loopback port 0 for both
+    /// listeners, 31 days of retention, fsync always, 5-minute flushes.
+    pub fn for_dir(data_dir: impl Into<PathBuf>) -> Self {
+        StorageConfig {
+            data_dir: data_dir.into(),
+            grpc_listen: "127.0.0.1:0".to_string(),
+            http_listen: "127.0.0.1:0".to_string(),
+            retention: Duration::from_secs(31 * 86_400),
+            listen_addr_file: None,
+            wal_sync: WalSync::Always,
+            flush_interval: Duration::from_secs(300),
+            grpc_max_recv_bytes: 64 << 20,
+        }
+    }
+}

@@ -1,0 +1,196 @@
+//! The storage engine of one node: index, WAL + head, partitions. [`Engine::write`]
+//! makes samples durable and visible; [`Engine::flush`] moves the head into blocks;
+//! searches live in [`search`].
+
+mod commit;
+mod flush;
+mod replay;
+pub(crate) mod search;
+mod write;
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use parking_lot::Mutex;
+
+use crate::config::WalSync;
+use crate::error::StorageError;
+use crate::head::Head;
+use crate::index::Index;
+use crate::partitions::Partitions;
+use crate::wal::SegmentWriter;
+use commit::Command;
+
+pub use crate::partitions::compact::CompactStats;
+pub use flush::FlushStats;
+pub use write::{PendingWrite, WriteOutcome};
+
+const SERIES_SHARDS: usize = 16;
+
+/// How to open an engine.
+#[derive(Clone, Debug)]
+pub struct EngineOptions {
+    /// The node's data directory (created if missing).
+    pub data_dir: PathBuf,
+    /// Samples older than now minus this are not stored; partitions of days wholly
+    /// older are dropped.
+    pub retention: Duration,
+    /// Whether each WAL group commit is fsynced.
+    pub wal_sync: WalSync,
+}
+
+/// A known series: its ID and whether a WAL record of it is durable.
+struct SeriesEntry {
+    id: u64,
+    durable: Arc<AtomicBool>,
+}
+
+/// One storage node's engine.
+pub struct Engine {
+    index: Index,
+    partitions: Partitions,
+    head: Arc<Head>,
+    wal_dir: PathBuf,
+    retention_ms: i64,
+    commit_tx: Mutex<Option<crossbeam_channel::Sender<Command>>>,
+    commit_thread: Mutex<Option<JoinHandle<()>>>,
+    series: Vec<Mutex<HashMap<Vec<u8>, SeriesEntry>>>,
+    create_lock: Mutex<()>,
+    next_id: AtomicU64,
+    /// `(series ID, day)` pairs whose per-day postings are written.
+    days_indexed: Mutex<HashSet<(u64, u32)>>,
+    flush_lock: Mutex<()>,
+    flush_seq: AtomicU64,
+}
+
+/// Now in ms since the Unix epoch.
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn create_dir(p: &Path) -> Result<(), StorageError> {
+    std::fs::create_dir_all(p).map_err(|e| StorageError::io(format!("create directory {}", p.display()), e))
+}
+
+impl Engine {
+    /// Opens the data directory: RocksDB (index + partitions) in `rocksdb/`, the WAL in
+    /// `wal/`, replays the WAL into the head and starts the commit thread.
+    pub fn open(opts: &EngineOptions) -> Result<Engine, StorageError> {
+        let wal_dir = opts.data_dir.join("wal");
+        create_dir(&wal_dir)?;
+        let started = std::time::Instant::now();
+        let (db, partition_names) = crate::db::open(&opts.data_dir.join("rocksdb"))?;
+        let partitions = Partitions::new(db.clone(), &partition_names);
+        tracing::info!(
+            partitions = partition_names.len(),
+            took_ms = started.elapsed().as_millis() as u64,
+            "opened index and partitions"
+        );
+        let flush_seq = partitions.last_flush_seq()?;
+        let engine = Engine {
+            index: Index::new(db),
+            partitions,
+            head: Arc::new(Head::default()),
+            wal_dir,
+            retention_ms: i64::try_from(opts.retention.as_millis()).unwrap_or(i64::MAX),
+            commit_tx: Mutex::new(None),
+            commit_thread: Mutex::new(None),
+            series: (0..SERIES_SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            create_lock: Mutex::new(()),
+            next_id: AtomicU64::new(0),
+            days_indexed: Mutex::new(HashSet::new()),
+            flush_lock: Mutex::new(()),
+            flush_seq: AtomicU64::new(flush_seq),
+        };
+        let last_segment = engine.replay()?;
+        engine
+            .next_id
+            .store(engine.index.max_series_id()? + 1, Ordering::SeqCst);
+        let writer = SegmentWriter::create(&engine.wal_dir, last_segment + 1)?;
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let handle = commit::spawn(writer, engine.head.clone(), opts.wal_sync == WalSync::Always, rx)?;
+        *engine.commit_tx.lock() = Some(tx);
+        *engine.commit_thread.lock() = Some(handle);
+        metrics::gauge!("cairn_storage_active_series").set(engine.head.series_count() as f64);
+        metrics::gauge!("cairn_storage_partitions").set(engine.partitions.days().len() as f64);
+        metrics::gauge!("cairn_storage_partition_bytes").set(engine.partitions.bytes() as f64);
+        Ok(engine)
+    }
+
+    fn send(&self, cmd: Command) -> Result<(), StorageError> {
+        let tx = self.commit_tx.lock().clone();
+        tx.ok_or_else(|| StorageError::WalClosed("the node is shutting down".into()))?
+            .send(cmd)
+            .map_err(|_| StorageError::WalClosed("the commit thread has stopped".into()))
+    }
+
+    fn series_shard(&self, key: &[u8]) -> &Mutex<HashMap<Vec<u8>, SeriesEntry>> {
+        let h = xxhash_rust::xxh3::xxh3_64(key);
+        &self.series[(h % SERIES_SHARDS as u64) as usize]
+    }
+
+    /// Stops the commit thread after it has written everything queued. Further writes
+    /// fail with [`StorageError::WalClosed`]. Called by `Drop` too.
+    pub fn close_wal(&self) {
+        drop(self.commit_tx.lock().take());
+        if let Some(h) = self.commit_thread.lock().take()
+            && h.join().is_err()
+        {
+            tracing::error!("the WAL commit thread panicked");
+        }
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.close_wal();
+    }
+}
+
+/// Helpers shared by the engine tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+    use cairn_common::Labels;
+    use cairn_proto::storage::Series;
+
+    /// Opens an engine on `dir` with a 100-year retention (tests use old timestamps).
+    pub(crate) fn open(dir: &Path) -> Engine {
+        Engine::open(&EngineOptions {
+            data_dir: dir.to_path_buf(),
+            retention: Duration::from_secs(100 * 365 * 86_400),
+            wal_sync: WalSync::Always,
+        })
+        .expect("open engine")
+    }
+
+    /// A proto series `name{job=...}` with the given samples.
+    pub(crate) fn series(name: &str, job: &str, samples: &[(i64, f64)]) -> Series {
+        Series {
+            labels: Labels::from_pairs([("__name__", name), ("job", job)]).to_proto(),
+            timestamps_ms: samples.iter().map(|s| s.0).collect(),
+            values: samples.iter().map(|s| s.1).collect(),
+        }
+    }
+
+    /// Runs a future on a fresh current-thread runtime.
+    pub(crate) fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+            .block_on(f)
+    }
+}
+
+#[cfg(test)]
+mod crash_tests;
+#[cfg(test)]
+mod tests;

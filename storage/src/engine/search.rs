@@ -1,0 +1,161 @@
+//! Reads: samples of matching series, and the index look-ups behind the `Series`,
+//! `LabelNames` and `LabelValues` rpcs.
+
+use std::collections::BTreeSet;
+
+use cairn_common::{Labels, Matcher, Tenant};
+use roaring::RoaringTreemap;
+
+use crate::block::Sample;
+use crate::engine::Engine;
+use crate::error::StorageError;
+use crate::head::sort_dedup;
+use crate::index::resolve::scopes;
+
+impl Engine {
+    /// IDs of the series of `tenant` matching all `matchers` with postings on the days of
+    /// `[start_ms, end_ms]`.
+    pub fn select_ids(
+        &self,
+        tenant: Tenant,
+        matchers: &[Matcher],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<RoaringTreemap, StorageError> {
+        self.index.select(tenant, matchers, &scopes(start_ms, end_ms))
+    }
+
+    /// IDs matching any of `selectors` (each a list of ANDed matchers); no selector means
+    /// every series of the tenant.
+    fn select_any(
+        &self,
+        tenant: Tenant,
+        selectors: &[Vec<Matcher>],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<RoaringTreemap, StorageError> {
+        if selectors.is_empty() {
+            return self.select_ids(tenant, &[], start_ms, end_ms);
+        }
+        let mut ids = RoaringTreemap::new();
+        for s in selectors {
+            ids |= self.select_ids(tenant, s, start_ms, end_ms)?;
+        }
+        Ok(ids)
+    }
+
+    /// The labels of series `id` and its samples in `[start_ms, end_ms]` from blocks and
+    /// head: sorted by timestamp, one per timestamp (the head wins over blocks, a later
+    /// flush over an earlier one). `None` when the series has no sample in the range or
+    /// does not belong to `tenant`.
+    pub fn read_series(
+        &self,
+        tenant: Tenant,
+        id: u64,
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Option<(Labels, Vec<Sample>)>, StorageError> {
+        let mut blocks = self.partitions.read(id, start_ms, end_ms)?;
+        let head = self.head.samples_in(id, start_ms, end_ms);
+        if blocks.is_empty() && head.is_empty() {
+            return Ok(None);
+        }
+        blocks.sort_by_key(|(seq, _)| *seq);
+        let mut all: Vec<Sample> = Vec::with_capacity(head.len() + blocks.iter().map(|b| b.1.len()).sum::<usize>());
+        for (_, s) in blocks {
+            all.extend(s.into_iter().filter(|(t, _)| *t >= start_ms && *t <= end_ms));
+        }
+        all.extend(head);
+        if all.is_empty() {
+            return Ok(None);
+        }
+        let samples = sort_dedup(all);
+        match self.index.series_labels(id)? {
+            Some((t, labels)) if t == tenant => Ok(Some((labels, samples))),
+            _ => Ok(None),
+        }
+    }
+
+    /// Label sets of the series matching any selector with postings in the days of the
+    /// range: sorted, unique, at most `limit` (0 = all).
+    pub fn series_labels(
+        &self,
+        tenant: Tenant,
+        selectors: &[Vec<Matcher>],
+        start_ms: i64,
+        end_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<Labels>, StorageError> {
+        let ids = self.select_any(tenant, selectors, start_ms, end_ms)?;
+        let mut out = BTreeSet::new();
+        for id in &ids {
+            if let Some((t, labels)) = self.index.series_labels(id)?
+                && t == tenant
+            {
+                out.insert(labels);
+            }
+        }
+        Ok(cap(out.into_iter(), limit))
+    }
+
+    /// Label names of the matching series (every series of the tenant without
+    /// selectors): sorted, unique, at most `limit` (0 = all).
+    pub fn label_names(
+        &self,
+        tenant: Tenant,
+        selectors: &[Vec<Matcher>],
+        start_ms: i64,
+        end_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<String>, StorageError> {
+        let mut names = BTreeSet::new();
+        if selectors.is_empty() {
+            for scope in scopes(start_ms, end_ms) {
+                names.extend(self.index.label_names(scope, tenant)?);
+            }
+        } else {
+            for labels in self.series_labels(tenant, selectors, start_ms, end_ms, 0)? {
+                names.extend(labels.iter().map(|l| l.name.clone()));
+            }
+        }
+        Ok(cap(names.into_iter(), limit))
+    }
+
+    /// Values of label `name` in the matching series: sorted, unique, at most `limit`.
+    pub fn label_values(
+        &self,
+        tenant: Tenant,
+        name: &str,
+        selectors: &[Vec<Matcher>],
+        start_ms: i64,
+        end_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<String>, StorageError> {
+        let mut values = BTreeSet::new();
+        if name.is_empty() {
+            return Ok(Vec::new());
+        }
+        if selectors.is_empty() {
+            for scope in scopes(start_ms, end_ms) {
+                self.index.for_each_value(scope, tenant, name, |v, _| {
+                    values.insert(v.to_string());
+                })?;
+            }
+        } else {
+            for labels in self.series_labels(tenant, selectors, start_ms, end_ms, 0)? {
+                if let Some(v) = labels.get(name) {
+                    values.insert(v.to_string());
+                }
+            }
+        }
+        Ok(cap(values.into_iter(), limit))
+    }
+}
+
+fn cap<T>(it: impl Iterator<Item = T>, limit: usize) -> Vec<T> {
+    if limit == 0 {
+        it.collect()
+    } else {
+        it.take(limit).collect()
+    }
+}

@@ -1,0 +1,224 @@
+//! The gRPC `Storage` service (`cairn.storage.v1`): Write from insert nodes; Search,
+//! Series, LabelNames and LabelValues from select nodes.
+//!
+//! Search streams messages of at most 65,536 samples and about 2 MiB. A series with more
+//! samples in the range than one message holds comes as consecutive `Series` entries
+//! with the same labels, in time order; readers merge entries by label set.
+
+use std::sync::Arc;
+
+use cairn_common::{Matcher, Tenant};
+use cairn_proto::storage::storage_server::Storage;
+use cairn_proto::storage::{
+    LabelNamesRequest, LabelNamesResponse, LabelValuesRequest, LabelValuesResponse, SearchRequest, SearchResponse,
+    Selector, Series, SeriesRequest, SeriesResponse, WriteRequest, WriteResponse,
+};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+
+use crate::engine::Engine;
+use crate::error::StorageError;
+
+/// Most samples in one streamed `SearchResponse` (at most about 18 bytes each on the
+/// wire).
+const MAX_SAMPLES_PER_MESSAGE: usize = 65_536;
+/// A `SearchResponse` is sent once its estimated size reaches this many bytes, so that
+/// messages stay under gRPC's default 4 MiB receive limit.
+const MAX_BYTES_PER_MESSAGE: usize = 2 << 20;
+/// Most series in one streamed `SeriesResponse`.
+const MAX_SERIES_PER_MESSAGE: usize = 1_000;
+/// At most this many malformed-series messages are returned in one status.
+const MAX_ERRORS_REPORTED: usize = 5;
+
+/// The service, sharing the engine.
+pub struct StorageService {
+    engine: Arc<Engine>,
+}
+
+impl StorageService {
+    /// Wraps an engine.
+    pub fn new(engine: Arc<Engine>) -> Self {
+        StorageService { engine }
+    }
+}
+
+fn selector(s: &Selector) -> Result<Vec<Matcher>, Status> {
+    s.matchers
+        .iter()
+        .map(|m| Matcher::from_proto(m).map_err(|e| Status::invalid_argument(e.to_string())))
+        .collect()
+}
+
+fn selectors(s: &[Selector]) -> Result<Vec<Vec<Matcher>>, Status> {
+    s.iter().map(selector).collect()
+}
+
+fn limit(l: u64) -> usize {
+    usize::try_from(l).unwrap_or(usize::MAX)
+}
+
+/// Runs blocking index or partition work off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StorageError> + Send + 'static,
+) -> Result<T, Status> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Status::internal(format!("storage task failed: {e}")))?
+        .map_err(Status::from)
+}
+
+fn search_blocking(
+    engine: &Engine,
+    req: SearchRequest,
+    matchers: Vec<Matcher>,
+    tx: &mpsc::Sender<Result<SearchResponse, Status>>,
+) -> Result<(), StorageError> {
+    let tenant = Tenant::from_proto(req.tenant.as_ref());
+    let ids = engine.select_ids(tenant, &matchers, req.start_ms, req.end_ms)?;
+    let mut msg = SearchResponse::default();
+    let (mut in_msg, mut in_bytes) = (0usize, 0usize);
+    let (mut series_count, mut sample_count) = (0u64, 0u64);
+    for id in &ids {
+        let Some((labels, samples)) = engine.read_series(tenant, id, req.start_ms, req.end_ms)? else {
+            continue;
+        };
+        series_count += 1;
+        if req.max_series > 0 && series_count > req.max_series {
+            return Err(StorageError::TooManySeries { limit: req.max_series });
+        }
+        sample_count += samples.len() as u64;
+        let proto_labels = labels.to_proto();
+        let label_bytes: usize = labels.iter().map(|l| l.name.len() + l.value.len() + 8).sum();
+        // A series longer than one message goes out in consecutive pieces with the same
+        // labels, in time order.
+        for piece in samples.chunks(MAX_SAMPLES_PER_MESSAGE) {
+            in_msg += piece.len();
+            in_bytes += 18 * piece.len() + label_bytes;
+            msg.series.push(Series {
+                labels: proto_labels.clone(),
+                timestamps_ms: piece.iter().map(|s| s.0).collect(),
+                values: piece.iter().map(|s| f64::from_bits(s.1)).collect(),
+            });
+            if in_msg >= MAX_SAMPLES_PER_MESSAGE || in_bytes >= MAX_BYTES_PER_MESSAGE {
+                if tx.blocking_send(Ok(std::mem::take(&mut msg))).is_err() {
+                    return Ok(()); // The client went away.
+                }
+                in_msg = 0;
+                in_bytes = 0;
+            }
+        }
+    }
+    if !msg.series.is_empty() {
+        let _ = tx.blocking_send(Ok(msg));
+    }
+    metrics::counter!("cairn_storage_search_series_returned_total").increment(series_count);
+    metrics::counter!("cairn_storage_search_samples_returned_total").increment(sample_count);
+    Ok(())
+}
+
+#[tonic::async_trait]
+impl Storage for StorageService {
+    async fn write(&self, request: Request<WriteRequest>) -> Result<Response<WriteResponse>, Status> {
+        let req = request.into_inner();
+        let tenant = Tenant::from_proto(req.tenant.as_ref());
+        let engine = self.engine.clone();
+        let pending = blocking(move || engine.start_write(tenant, req.series)).await?;
+        let outcome = pending.finish().await?;
+        if !outcome.errors.is_empty() {
+            let n = outcome.errors.len();
+            let mut msg = outcome
+                .errors
+                .into_iter()
+                .take(MAX_ERRORS_REPORTED)
+                .collect::<Vec<_>>()
+                .join("; ");
+            if n > MAX_ERRORS_REPORTED {
+                msg.push_str(&format!("; and {} more", n - MAX_ERRORS_REPORTED));
+            }
+            return Err(Status::invalid_argument(format!(
+                "{n} malformed series rejected ({} valid samples stored): {msg}",
+                outcome.rows
+            )));
+        }
+        Ok(Response::new(WriteResponse {
+            rows_written: outcome.rows,
+        }))
+    }
+
+    type SearchStream = ReceiverStream<Result<SearchResponse, Status>>;
+
+    async fn search(&self, request: Request<SearchRequest>) -> Result<Response<Self::SearchStream>, Status> {
+        metrics::counter!("cairn_storage_search_requests_total", "rpc" => "search").increment(1);
+        let req = request.into_inner();
+        let matchers = match &req.selector {
+            Some(s) => selector(s)?,
+            None => Vec::new(),
+        };
+        let (tx, rx) = mpsc::channel(2);
+        let engine = self.engine.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = search_blocking(&engine, req, matchers, &tx) {
+                tracing::debug!(error = %e, "search failed");
+                let _ = tx.blocking_send(Err(e.to_status()));
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+
+    type SeriesStream = ReceiverStream<Result<SeriesResponse, Status>>;
+
+    async fn series(&self, request: Request<SeriesRequest>) -> Result<Response<Self::SeriesStream>, Status> {
+        metrics::counter!("cairn_storage_search_requests_total", "rpc" => "series").increment(1);
+        let req = request.into_inner();
+        let sels = selectors(&req.selectors)?;
+        let engine = self.engine.clone();
+        let tenant = Tenant::from_proto(req.tenant.as_ref());
+        let labels =
+            blocking(move || engine.series_labels(tenant, &sels, req.start_ms, req.end_ms, limit(req.limit))).await?;
+        let (tx, rx) = mpsc::channel(labels.len().div_ceil(MAX_SERIES_PER_MESSAGE).max(1));
+        for chunk in labels.chunks(MAX_SERIES_PER_MESSAGE) {
+            let msg = SeriesResponse {
+                series: chunk
+                    .iter()
+                    .map(|l| Series {
+                        labels: l.to_proto(),
+                        ..Default::default()
+                    })
+                    .collect(),
+            };
+            // The channel has room for every chunk.
+            let _ = tx.try_send(Ok(msg));
+        }
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+
+    async fn label_names(&self, request: Request<LabelNamesRequest>) -> Result<Response<LabelNamesResponse>, Status> {
+        metrics::counter!("cairn_storage_search_requests_total", "rpc" => "label_names").increment(1);
+        let req = request.into_inner();
+        let sels = selectors(&req.selectors)?;
+        let engine = self.engine.clone();
+        let tenant = Tenant::from_proto(req.tenant.as_ref());
+        let names =
+            blocking(move || engine.label_names(tenant, &sels, req.start_ms, req.end_ms, limit(req.limit))).await?;
+        Ok(Response::new(LabelNamesResponse { names }))
+    }
+
+    async fn label_values(
+        &self,
+        request: Request<LabelValuesRequest>,
+    ) -> Result<Response<LabelValuesResponse>, Status> {
+        metrics::counter!("cairn_storage_search_requests_total", "rpc" => "label_values").increment(1);
+        let req = request.into_inner();
+        let sels = selectors(&req.selectors)?;
+        let engine = self.engine.clone();
+        let tenant = Tenant::from_proto(req.tenant.as_ref());
+        let values =
+            blocking(move || engine.label_values(tenant, &req.name, &sels, req.start_ms, req.end_ms, limit(req.limit)))
+                .await?;
+        Ok(Response::new(LabelValuesResponse { values }))
+    }
+}
+
+#[cfg(test)]
+mod tests;

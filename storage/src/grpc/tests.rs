@@ -1,0 +1,234 @@
+//! A storage node served over real sockets: write and search through gRPC, restart,
+//! and read the same samples back from blocks written at shutdown.
+
+use std::time::Duration;
+
+use crate::StorageConfig;
+use cairn_proto::storage::storage_client::StorageClient;
+use cairn_proto::storage::{
+    LabelValuesRequest, Matcher, SearchRequest, Selector, Series, Tenant, WriteRequest, matcher::Op,
+};
+use tokio_util::sync::CancellationToken;
+
+fn label(name: &str, value: &str) -> cairn_proto::storage::Label {
+    cairn_proto::storage::Label {
+        name: name.into(),
+        value: value.into(),
+    }
+}
+
+/// Sends a bodiless HTTP/1.1 request and returns the whole response as text.
+async fn http(addr: std::net::SocketAddr, method: &str, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut conn = tokio::net::TcpStream::connect(addr).await.expect("connect HTTP");
+    let req = format!("{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    conn.write_all(req.as_bytes()).await.expect("send");
+    let mut out = String::new();
+    conn.read_to_string(&mut out).await.expect("read");
+    out
+}
+
+async fn start(dir: &std::path::Path) -> (CancellationToken, tokio::task::JoinHandle<()>, String) {
+    let addr_file = dir.join("addrs");
+    let _ = std::fs::remove_file(&addr_file);
+    let mut cfg = StorageConfig::for_dir(dir.join("data"));
+    cfg.listen_addr_file = Some(addr_file.clone());
+    let token = CancellationToken::new();
+    let t = token.clone();
+    let task = tokio::spawn(async move {
+        crate::run(cfg, t).await.expect("storage node runs");
+    });
+    for _ in 0..200 {
+        if let Some(a) = cairn_common::listen_addr_file::read(&addr_file, "grpc") {
+            return (token, task, format!("http://{a}"));
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("storage node did not write its listen address file");
+}
+
+fn search(start_ms: i64, end_ms: i64, max_series: u64) -> SearchRequest {
+    SearchRequest {
+        tenant: Some(Tenant {
+            account_id: 5,
+            project_id: 0,
+        }),
+        selector: Some(Selector {
+            matchers: vec![Matcher {
+                op: Op::Equal as i32,
+                name: "__name__".into(),
+                value: "up".into(),
+            }],
+        }),
+        start_ms,
+        end_ms,
+        max_series,
+    }
+}
+
+async fn collect(
+    client: &mut StorageClient<tonic::transport::Channel>,
+    req: SearchRequest,
+) -> Result<Vec<Series>, tonic::Status> {
+    let mut stream = client.search(req).await?.into_inner();
+    let mut out = Vec::new();
+    while let Some(msg) = stream.message().await? {
+        out.extend(msg.series);
+    }
+    Ok(out)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn write_search_restart_search() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as i64;
+    let ts: Vec<i64> = (0..10).map(|i| now - 100_000 + i * 10_000).collect();
+    let write = WriteRequest {
+        tenant: Some(Tenant {
+            account_id: 5,
+            project_id: 0,
+        }),
+        series: vec![
+            Series {
+                labels: vec![label("__name__", "up"), label("job", "a")],
+                timestamps_ms: ts.clone(),
+                values: ts.iter().map(|t| (*t % 1000) as f64).collect(),
+            },
+            Series {
+                labels: vec![label("__name__", "up"), label("job", "b")],
+                timestamps_ms: vec![now],
+                values: vec![f64::from_bits(cairn_common::STALE_NAN_BITS)],
+            },
+            // Malformed: no values.
+            Series {
+                labels: vec![label("__name__", "up"), label("job", "c")],
+                timestamps_ms: vec![now],
+                values: vec![],
+            },
+        ],
+    };
+
+    let (token, task, url) = start(dir.path()).await;
+    let mut client = StorageClient::connect(url).await.expect("connect");
+    let err = client.write(write.clone()).await.expect_err("one series is malformed");
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    assert!(err.message().contains("timestamps but 0 values"), "{}", err.message());
+    let got = collect(&mut client, search(now - 200_000, now, 0))
+        .await
+        .expect("search");
+    assert_eq!(got.len(), 2, "the valid series of the request are stored");
+    let too_many = collect(&mut client, search(now - 200_000, now, 1))
+        .await
+        .expect_err("limit");
+    assert_eq!(too_many.code(), tonic::Code::ResourceExhausted);
+    assert!(too_many.message().contains("max_series=1"), "{}", too_many.message());
+    // Flush over HTTP; the samples are then read from blocks, and /metrics counts them.
+    let http_addr = cairn_common::listen_addr_file::read(&dir.path().join("addrs"), "http").expect("http addr");
+    let flushed = http(http_addr, "POST", "/internal/force_flush").await;
+    assert!(flushed.starts_with("HTTP/1.1 200"), "{flushed}");
+    assert!(flushed.contains("flushed 11 samples of 2 series"), "{flushed}");
+    let got = collect(&mut client, search(now - 200_000, now, 0))
+        .await
+        .expect("search after flush");
+    assert_eq!(got.iter().map(|s| s.timestamps_ms.len()).sum::<usize>(), 11);
+    let metrics = http(http_addr, "GET", "/metrics").await;
+    assert!(metrics.contains("cairn_storage_rows_ingested_total"), "{metrics}");
+    assert!(metrics.contains("cairn_storage_flushes_total"), "{metrics}");
+    token.cancel();
+    tokio::time::timeout(Duration::from_secs(20), task)
+        .await
+        .expect("node stops within 20 s with a client still connected")
+        .expect("node stops cleanly");
+
+    let (token, task, url) = start(dir.path()).await;
+    let mut client = StorageClient::connect(url).await.expect("reconnect");
+    let got = collect(&mut client, search(now - 200_000, now, 0))
+        .await
+        .expect("search after restart");
+    let a = got
+        .iter()
+        .find(|s| s.labels.contains(&label("job", "a")))
+        .expect("series a");
+    assert_eq!(a.timestamps_ms, ts);
+    let b = got
+        .iter()
+        .find(|s| s.labels.contains(&label("job", "b")))
+        .expect("series b");
+    assert_eq!(b.values[0].to_bits(), cairn_common::STALE_NAN_BITS);
+    // Only part of the range: samples are cut to it.
+    let part = collect(&mut client, search(ts[2], ts[4], 0))
+        .await
+        .expect("partial range");
+    assert_eq!(part.len(), 1);
+    assert_eq!(part[0].timestamps_ms, ts[2..=4].to_vec());
+    let values = client
+        .label_values(LabelValuesRequest {
+            tenant: Some(Tenant {
+                account_id: 5,
+                project_id: 0,
+            }),
+            name: "job".into(),
+            selectors: vec![],
+            start_ms: now - 200_000,
+            end_ms: now,
+            limit: 0,
+        })
+        .await
+        .expect("label values")
+        .into_inner();
+    assert_eq!(values.values, ["a", "b"]);
+    token.cancel();
+    tokio::time::timeout(Duration::from_secs(20), task)
+        .await
+        .expect("node stops within 20 s with a client still connected")
+        .expect("node stops cleanly");
+    assert!(
+        dir.path().join("data/rocksdb").exists() && dir.path().join("data/wal").exists(),
+        "data dir layout"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_series_is_streamed_in_pieces_in_time_order() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as i64;
+    let ts: Vec<i64> = (0..70_000).map(|i| now - 100_000 + i).collect();
+    let (token, task, url) = start(dir.path()).await;
+    let mut client = StorageClient::connect(url).await.expect("connect");
+    let written = client
+        .write(WriteRequest {
+            tenant: Some(Tenant {
+                account_id: 5,
+                project_id: 0,
+            }),
+            series: vec![Series {
+                labels: vec![label("__name__", "up"), label("job", "long")],
+                timestamps_ms: ts.clone(),
+                values: ts.iter().map(|t| *t as f64).collect(),
+            }],
+        })
+        .await
+        .expect("write")
+        .into_inner();
+    assert_eq!(written.rows_written, 70_000);
+    let got = collect(&mut client, search(now - 200_000, now, 1))
+        .await
+        .expect("search");
+    // 65,536 samples per message at most: two pieces, same labels, in time order.
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0].labels, got[1].labels);
+    assert_eq!(got[0].timestamps_ms.len(), 65_536);
+    let all: Vec<i64> = got.iter().flat_map(|s| s.timestamps_ms.iter().copied()).collect();
+    assert_eq!(all, ts);
+    token.cancel();
+    tokio::time::timeout(Duration::from_secs(20), task)
+        .await
+        .expect("node stops within 20 s")
+        .expect("node stops cleanly");
+}

@@ -1,0 +1,128 @@
+//! The head: recent samples per series, in memory, in arrival order.
+//!
+//! Out-of-order and duplicate timestamps are accepted as they come; readers sort and keep
+//! the last-arrived sample of a timestamp. A flush copies the samples, writes them as
+//! blocks, then removes exactly the copied prefix of each series (samples that arrived
+//! meanwhile stay).
+
+use std::collections::HashMap;
+
+use parking_lot::Mutex;
+
+use crate::block::Sample;
+
+const SHARDS: usize = 16;
+
+/// Sharded map of series ID → samples.
+pub(crate) struct Head {
+    shards: Vec<Mutex<HashMap<u64, Vec<Sample>>>>,
+}
+
+impl Default for Head {
+    fn default() -> Self {
+        Head {
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+        }
+    }
+}
+
+impl Head {
+    fn shard(&self, id: u64) -> &Mutex<HashMap<u64, Vec<Sample>>> {
+        &self.shards[(id % SHARDS as u64) as usize]
+    }
+
+    /// Appends samples of series `id`.
+    pub(crate) fn append(&self, id: u64, samples: &[Sample]) {
+        self.shard(id).lock().entry(id).or_default().extend_from_slice(samples);
+    }
+
+    /// A copy of every series' samples, in arrival order.
+    pub(crate) fn snapshot(&self) -> Vec<(u64, Vec<Sample>)> {
+        let mut out = Vec::new();
+        for shard in &self.shards {
+            let g = shard.lock();
+            out.extend(g.iter().filter(|(_, s)| !s.is_empty()).map(|(id, s)| (*id, s.clone())));
+        }
+        out
+    }
+
+    /// Removes the first `n` samples of each listed series; series left empty are
+    /// removed from the head.
+    pub(crate) fn remove_flushed(&self, flushed: &[(u64, usize)]) {
+        for &(id, n) in flushed {
+            let mut g = self.shard(id).lock();
+            if let Some(s) = g.get_mut(&id) {
+                s.drain(..n.min(s.len()));
+                if s.is_empty() {
+                    g.remove(&id);
+                }
+            }
+        }
+    }
+
+    /// Samples of series `id` with timestamps in `[start_ms, end_ms]`, in arrival order.
+    pub(crate) fn samples_in(&self, id: u64, start_ms: i64, end_ms: i64) -> Vec<Sample> {
+        let g = self.shard(id).lock();
+        g.get(&id)
+            .map(|s| {
+                s.iter()
+                    .filter(|(t, _)| *t >= start_ms && *t <= end_ms)
+                    .copied()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Number of series with samples in the head.
+    pub(crate) fn series_count(&self) -> usize {
+        self.shards.iter().map(|s| s.lock().len()).sum()
+    }
+
+    /// Number of samples in the head.
+    pub(crate) fn sample_count(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.lock().values().map(Vec::len).sum::<usize>())
+            .sum()
+    }
+}
+
+/// Sorts samples by timestamp and keeps, for each timestamp, the one that comes last in
+/// the input (input order = precedence: older blocks, newer blocks, then the head in
+/// arrival order).
+pub(crate) fn sort_dedup(mut s: Vec<Sample>) -> Vec<Sample> {
+    // Stable sort keeps precedence among equal timestamps.
+    s.sort_by_key(|x| x.0);
+    let mut out: Vec<Sample> = Vec::with_capacity(s.len());
+    for x in s {
+        match out.last_mut() {
+            Some(last) if last.0 == x.0 => *last = x,
+            _ => out.push(x),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sort_dedup_keeps_the_last_arrived_sample_per_timestamp() {
+        let s = vec![(3, 30), (1, 10), (3, 31), (2, 20), (1, 11)];
+        assert_eq!(sort_dedup(s), vec![(1, 11), (2, 20), (3, 31)]);
+    }
+
+    #[test]
+    fn remove_flushed_keeps_later_arrivals() {
+        let h = Head::default();
+        h.append(1, &[(10, 1), (5, 2)]);
+        let snap = h.snapshot();
+        assert_eq!(snap, vec![(1, vec![(10, 1), (5, 2)])]);
+        h.append(1, &[(7, 3)]);
+        h.remove_flushed(&[(1, 2)]);
+        assert_eq!(h.samples_in(1, i64::MIN, i64::MAX), vec![(7, 3)]);
+        h.remove_flushed(&[(1, 1)]);
+        assert_eq!(h.series_count(), 0);
+    }
+}

@@ -1,0 +1,228 @@
+//! The inverted index, in RocksDB: series key ↔ series ID, and postings.
+//!
+//! - `series_ids`: canonical series key → series ID (u64 BE).
+//! - `series_keys`: series ID (u64 BE) → canonical series key (tenant + labels).
+//! - `postings`: `(scope, tenant, name, value)` → roaring bitmap of series IDs, updated
+//!   with a union merge operator ([`keys`] has the layout). Scope [`keys::ALL_DAYS`] holds
+//!   every series ever created; a day scope holds the series with samples on that UTC
+//!   day, so a search over one hour does not walk a year of churned series.
+//!
+//! Index writes go through RocksDB's own WAL without fsync; [`Index::sync`] makes them
+//! durable before the storage WAL segments that also describe them are deleted.
+
+pub(crate) mod keys;
+pub(crate) mod resolve;
+
+use std::sync::Arc;
+
+use cairn_common::{Labels, Tenant};
+use roaring::RoaringTreemap;
+use rocksdb::{Direction, IteratorMode, WriteBatch};
+
+use crate::db::{CF_POSTINGS, CF_SERIES_IDS, CF_SERIES_KEYS, Db};
+use crate::error::StorageError;
+use keys::{ALL_DAYS, name_prefix, postings_key, prefix_successor, split_name_value, tenant_prefix};
+
+/// Handle to the index column families.
+#[derive(Clone)]
+pub(crate) struct Index {
+    db: Arc<Db>,
+}
+
+/// Serializes a bitmap holding one series ID: a postings merge operand.
+fn single(id: u64) -> Vec<u8> {
+    let mut b = RoaringTreemap::new();
+    b.insert(id);
+    let mut out = Vec::with_capacity(b.serialized_size());
+    // Writing into a Vec cannot fail.
+    let _ = b.serialize_into(&mut out);
+    out
+}
+
+impl Index {
+    pub(crate) fn new(db: Arc<Db>) -> Self {
+        Index { db }
+    }
+
+    fn cf(&self, name: &'static str) -> Result<Arc<rocksdb::BoundColumnFamily<'_>>, StorageError> {
+        self.db
+            .cf_handle(name)
+            .ok_or_else(|| StorageError::Internal(format!("column family {name} missing")))
+    }
+
+    /// The series ID of a canonical key, if the series exists.
+    pub(crate) fn series_id(&self, key: &[u8]) -> Result<Option<u64>, StorageError> {
+        let cf = self.cf(CF_SERIES_IDS)?;
+        match self.db.get_pinned_cf(&cf, key)? {
+            None => Ok(None),
+            Some(v) => {
+                let b: [u8; 8] = v
+                    .as_ref()
+                    .try_into()
+                    .map_err(|_| StorageError::CorruptIndex("series ID is not 8 bytes".into()))?;
+                Ok(Some(u64::from_be_bytes(b)))
+            }
+        }
+    }
+
+    /// Records a new series: key ↔ ID and its all-time postings (each label, plus the
+    /// tenant's all-series entry).
+    pub(crate) fn create_series(
+        &self,
+        id: u64,
+        key: &[u8],
+        tenant: Tenant,
+        labels: &Labels,
+    ) -> Result<(), StorageError> {
+        let mut batch = WriteBatch::default();
+        batch.put_cf(&self.cf(CF_SERIES_IDS)?, key, id.to_be_bytes());
+        batch.put_cf(&self.cf(CF_SERIES_KEYS)?, id.to_be_bytes(), key);
+        self.add_postings(&mut batch, ALL_DAYS, id, tenant, labels)?;
+        self.db.write(batch)?;
+        Ok(())
+    }
+
+    /// Adds the postings of series `id` to `batch` for `scope`.
+    fn add_postings(
+        &self,
+        batch: &mut WriteBatch,
+        scope: u32,
+        id: u64,
+        tenant: Tenant,
+        labels: &Labels,
+    ) -> Result<(), StorageError> {
+        let cf = self.cf(CF_POSTINGS)?;
+        let op = single(id);
+        batch.merge_cf(&cf, postings_key(scope, tenant, "", ""), &op);
+        for l in labels {
+            batch.merge_cf(&cf, postings_key(scope, tenant, &l.name, &l.value), &op);
+        }
+        Ok(())
+    }
+
+    /// Records that each `(id, day)` series has samples on that day.
+    pub(crate) fn add_days(&self, entries: &[(u64, u32, Tenant, &Labels)]) -> Result<(), StorageError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let mut batch = WriteBatch::default();
+        for (id, day, tenant, labels) in entries {
+            self.add_postings(&mut batch, *day, *id, *tenant, labels)?;
+        }
+        self.db.write(batch)?;
+        Ok(())
+    }
+
+    /// The tenant and labels of series `id`.
+    pub(crate) fn series_labels(&self, id: u64) -> Result<Option<(Tenant, Labels)>, StorageError> {
+        let cf = self.cf(CF_SERIES_KEYS)?;
+        match self.db.get_pinned_cf(&cf, id.to_be_bytes())? {
+            None => Ok(None),
+            Some(v) => Labels::from_canonical_key(&v)
+                .map(Some)
+                .ok_or_else(|| StorageError::CorruptIndex(format!("series key of ID {id}"))),
+        }
+    }
+
+    /// The largest series ID in the index (0 when empty).
+    pub(crate) fn max_series_id(&self) -> Result<u64, StorageError> {
+        let cf = self.cf(CF_SERIES_KEYS)?;
+        let mut it = self.db.iterator_cf(&cf, IteratorMode::End);
+        match it.next() {
+            None => Ok(0),
+            Some(r) => {
+                let (k, _) = r?;
+                let b: [u8; 8] = k
+                    .as_ref()
+                    .try_into()
+                    .map_err(|_| StorageError::CorruptIndex("series ID key is not 8 bytes".into()))?;
+                Ok(u64::from_be_bytes(b))
+            }
+        }
+    }
+
+    /// The postings bitmap of `(scope, tenant, name, value)`; empty when absent.
+    pub(crate) fn postings(
+        &self,
+        scope: u32,
+        tenant: Tenant,
+        name: &str,
+        value: &str,
+    ) -> Result<RoaringTreemap, StorageError> {
+        let cf = self.cf(CF_POSTINGS)?;
+        match self.db.get_pinned_cf(&cf, postings_key(scope, tenant, name, value))? {
+            None => Ok(RoaringTreemap::new()),
+            Some(v) => RoaringTreemap::deserialize_from(v.as_ref())
+                .map_err(|e| StorageError::CorruptIndex(format!("postings of {name}={value:?}: {e}"))),
+        }
+    }
+
+    /// Calls `f(value, bitmap)` for every value of label `name` in `(scope, tenant)`, in
+    /// value order.
+    pub(crate) fn for_each_value(
+        &self,
+        scope: u32,
+        tenant: Tenant,
+        name: &str,
+        mut f: impl FnMut(&str, RoaringTreemap),
+    ) -> Result<(), StorageError> {
+        let cf = self.cf(CF_POSTINGS)?;
+        let prefix = name_prefix(scope, tenant, name);
+        let it = self
+            .db
+            .iterator_cf(&cf, IteratorMode::From(&prefix, Direction::Forward));
+        for r in it {
+            let (k, v) = r?;
+            if !k.starts_with(&prefix) {
+                break;
+            }
+            let value = std::str::from_utf8(&k[prefix.len()..])
+                .map_err(|_| StorageError::CorruptIndex(format!("label value of {name} is not UTF-8")))?;
+            let bm = RoaringTreemap::deserialize_from(v.as_ref())
+                .map_err(|e| StorageError::CorruptIndex(format!("postings of {name}={value:?}: {e}")))?;
+            f(value, bm);
+        }
+        Ok(())
+    }
+
+    /// The label names present in `(scope, tenant)`, sorted by their key order (length,
+    /// then bytes); skips over the values of each name with a seek.
+    pub(crate) fn label_names(&self, scope: u32, tenant: Tenant) -> Result<Vec<String>, StorageError> {
+        let cf = self.cf(CF_POSTINGS)?;
+        let prefix = tenant_prefix(scope, tenant);
+        let mut names = Vec::new();
+        let mut from = prefix.clone();
+        loop {
+            let mut it = self.db.iterator_cf(&cf, IteratorMode::From(&from, Direction::Forward));
+            let Some(r) = it.next() else { break };
+            let (k, _) = r?;
+            if !k.starts_with(&prefix) {
+                break;
+            }
+            let (name, _) = split_name_value(&k[prefix.len()..])
+                .ok_or_else(|| StorageError::CorruptIndex("postings key".into()))?;
+            if !name.is_empty() {
+                names.push(name.to_string());
+            }
+            match prefix_successor(&name_prefix(scope, tenant, name)) {
+                Some(next) => from = next,
+                None => break,
+            }
+        }
+        Ok(names)
+    }
+
+    /// Deletes the postings of every day before `day` (retention).
+    pub(crate) fn drop_days_before(&self, day: u32) -> Result<(), StorageError> {
+        let cf = self.cf(CF_POSTINGS)?;
+        self.db
+            .delete_range_cf(&cf, 0u32.to_be_bytes(), day.min(ALL_DAYS - 1).to_be_bytes())?;
+        Ok(())
+    }
+
+    /// Makes every index write so far durable (fsyncs RocksDB's WAL).
+    pub(crate) fn sync(&self) -> Result<(), StorageError> {
+        self.db.flush_wal(true)?;
+        Ok(())
+    }
+}

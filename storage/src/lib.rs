@@ -1,0 +1,181 @@
+//! Cairn's storage node: owns the series hashed to it, stores their samples durably, and
+//! answers searches. Never talks to another storage node.
+//!
+//! # On disk (`--data-dir`)
+//!
+//! - `wal/NNNNNNNNNNNNNNNNNNNN.wal`: the write-ahead log (`wal.rs`): series records (ID +
+//!   canonical key) and sample records, checksummed, in numbered segments.
+//! - `rocksdb/`: one RocksDB instance with
+//!   - `series_ids` (canonical key → series ID), `series_keys` (ID → canonical key) and
+//!     `postings` (scope, tenant, label name, value → roaring bitmap of IDs, union merge
+//!     operator), where scope is a UTC day or "all days" (`index.rs`);
+//!   - one column family per UTC day, `blocks_YYYYMMDD`, holding compressed blocks keyed
+//!     by series ID, first timestamp and flush sequence number (`partitions.rs`, [`block`]).
+//!
+//! # Write path
+//!
+//! Validate → look up or create each series (index write, not synced) → per-day postings
+//! for days not yet indexed → the commit thread appends one WAL record batch for all
+//! concurrent writes, fsyncs once (`--wal-sync always`), appends to the in-memory head,
+//! and only then is the write acknowledged. No per-sample RocksDB write. A series whose
+//! WAL record is not yet durable is logged again with the next write that uses it.
+//!
+//! Durability guarantee: an acknowledged write survives a process crash (and, with
+//! `--wal-sync always`, a power loss): the WAL replays on start into the index and head.
+//!
+//! # Flush, partitions, retention
+//!
+//! Every `--flush-interval`, on `/internal/force_flush` and at shutdown, the commit thread
+//! starts a new WAL segment and copies the head; the copy is sorted, de-duplicated by
+//! timestamp (last arrival wins), cut by UTC day and written as blocks (timestamps:
+//! delta-of-delta varints; values: Gorilla XOR; zstd when smaller) in one synced batch;
+//! then the copied samples leave the head and older WAL segments are deleted. Retention
+//! drops whole day partitions (and their per-day postings) once the day ended before now
+//! minus `--retention`; samples older than that are not accepted.
+//!
+//! # Search
+//!
+//! Matchers → bitmap algebra over the per-day postings of the days in the range (all-time
+//! postings beyond 62 days) → for each ID, the blocks that overlap the range plus head
+//! samples, merged by timestamp (head over blocks, later flush over earlier), cut to the
+//! range, streamed in messages of at most 65,536 samples and about 2 MiB (a longer series
+//! comes in consecutive pieces with the same labels).
+//!
+//! After each periodic flush, the partitions of past days that a flush wrote to are
+//! compacted: each series' blocks there are merged into as few blocks as possible.
+//!
+//! Not yet done: removing series of expired days from the all-time index and from the
+//! in-memory series map.
+
+pub mod block;
+pub mod config;
+pub mod day;
+mod db;
+pub mod engine;
+pub mod error;
+pub mod grpc;
+mod head;
+mod http;
+mod index;
+mod partitions;
+mod wal;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use cairn_proto::storage::storage_server::StorageServer;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+
+pub use config::StorageConfig;
+pub use engine::{CompactStats, Engine, EngineOptions, FlushStats, PendingWrite, WriteOutcome};
+pub use error::StorageError;
+
+/// Runs one storage node until `shutdown` is cancelled: opens the data dir (replaying the
+/// WAL), serves gRPC on `cfg.grpc_listen` and HTTP on `cfg.http_listen`, writes
+/// `cfg.listen_addr_file` (lines `http=ADDR` and `grpc=ADDR`) once ready to serve, then on
+/// shutdown: stops accepting, finishes in-flight requests, flushes the head to blocks and
+/// closes the WAL and RocksDB. Each step is logged with its duration.
+/// Errors: the data dir cannot be opened, an address cannot be bound, the final flush fails.
+pub async fn run(cfg: StorageConfig, shutdown: CancellationToken) -> Result<(), StorageError> {
+    cairn_common::telemetry::metrics_handle();
+    let started = Instant::now();
+    let opts = EngineOptions {
+        data_dir: cfg.data_dir.clone(),
+        retention: cfg.retention,
+        wal_sync: cfg.wal_sync,
+    };
+    let engine = Arc::new(
+        tokio::task::spawn_blocking(move || Engine::open(&opts))
+            .await
+            .map_err(|e| StorageError::Internal(format!("open task failed: {e}")))??,
+    );
+    tracing::info!(
+        data_dir = %cfg.data_dir.display(),
+        head_samples = engine.head_samples(),
+        took_ms = started.elapsed().as_millis() as u64,
+        "storage engine open"
+    );
+    {
+        let e = engine.clone();
+        let now = engine::now_ms();
+        tokio::task::spawn_blocking(move || e.apply_retention(now))
+            .await
+            .map_err(|e| StorageError::Internal(format!("retention task failed: {e}")))??;
+    }
+
+    let grpc_listener = cairn_common::http::bind(&cfg.grpc_listen)
+        .await
+        .map_err(|e| StorageError::io("bind gRPC", e))?;
+    let http_listener = cairn_common::http::bind(&cfg.http_listen)
+        .await
+        .map_err(|e| StorageError::io("bind HTTP", e))?;
+    let grpc_addr = grpc_listener
+        .local_addr()
+        .map_err(|e| StorageError::io("gRPC address", e))?;
+    let http_addr = http_listener
+        .local_addr()
+        .map_err(|e| StorageError::io("HTTP address", e))?;
+
+    let service = StorageServer::new(grpc::StorageService::new(engine.clone()))
+        .max_decoding_message_size(cfg.grpc_max_recv_bytes)
+        .max_encoding_message_size(usize::MAX);
+    let grpc_shutdown = shutdown.clone();
+    let grpc_task = tokio::spawn(async move {
+        tonic::transport::Server::builder()
+            .serve_with_incoming_shutdown(
+                service,
+                TcpListenerStream::new(grpc_listener),
+                grpc_shutdown.cancelled_owned(),
+            )
+            .await
+    });
+    let router = cairn_common::http::with_request_metrics(http::routes(engine.clone()), "storage");
+    let http_task = tokio::spawn(cairn_common::http::serve(http_listener, router, shutdown.clone()));
+    let flusher = tokio::spawn(http::flush_loop(engine.clone(), cfg.flush_interval, shutdown.clone()));
+
+    if let Some(path) = &cfg.listen_addr_file {
+        cairn_common::listen_addr_file::write(path, &[("http", http_addr), ("grpc", grpc_addr)])
+            .map_err(|e| StorageError::io(format!("write listen address file {}", path.display()), e))?;
+    }
+    tracing::info!(%grpc_addr, %http_addr, took_ms = started.elapsed().as_millis() as u64, "storage node ready");
+
+    shutdown.cancelled().await;
+    let step = Instant::now();
+    match grpc_task.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "gRPC server failed"),
+        Err(e) => tracing::error!(error = %e, "gRPC server task failed"),
+    }
+    match http_task.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "HTTP server failed"),
+        Err(e) => tracing::error!(error = %e, "HTTP server task failed"),
+    }
+    let _ = flusher.await;
+    tracing::info!(
+        took_ms = step.elapsed().as_millis() as u64,
+        "stopped serving; in-flight requests done"
+    );
+
+    let step = Instant::now();
+    let e = engine.clone();
+    let stats = tokio::task::spawn_blocking(move || e.flush())
+        .await
+        .map_err(|e| StorageError::Internal(format!("final flush task failed: {e}")))??;
+    tracing::info!(
+        series = stats.series,
+        samples = stats.samples,
+        blocks = stats.blocks,
+        took_ms = step.elapsed().as_millis() as u64,
+        "flushed the head"
+    );
+    let step = Instant::now();
+    engine.close_wal();
+    drop(engine);
+    tracing::info!(
+        took_ms = step.elapsed().as_millis() as u64,
+        "closed the WAL and RocksDB"
+    );
+    Ok(())
+}

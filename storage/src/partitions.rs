@@ -1,0 +1,191 @@
+//! Time partitions: one RocksDB column family per UTC day, `blocks_YYYYMMDD`, holding
+//! the compressed blocks of that day.
+//!
+//! Block key: series ID (u64 BE) | first timestamp (i64 with the sign bit flipped, BE,
+//! so keys sort by time) | flush sequence number (u64 BE). The sequence number keeps two
+//! flushes that start at the same timestamp apart and orders them: for a timestamp in
+//! several blocks, the block of the later flush wins. Retention drops whole column
+//! families.
+
+pub(crate) mod compact;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+use rocksdb::{Direction, IteratorMode, WriteBatch, WriteOptions};
+
+use crate::block::{self, Sample};
+use crate::day::{day_of, format_day, parse_day};
+use crate::db::{Db, PARTITION_PREFIX, partition_options};
+use crate::error::StorageError;
+
+/// Key in the default column family holding the last flush sequence number.
+const FLUSH_SEQ_KEY: &[u8] = b"flush_seq";
+
+/// Key in the default column family marking a day whose partition a flush wrote to
+/// since its last compaction.
+fn dirty_key(day: u32) -> Vec<u8> {
+    format!("dirty_{}", format_day(day)).into_bytes()
+}
+
+/// One block to write: day, series ID, encoded block (first timestamp is read from it).
+pub(crate) struct NewBlock {
+    pub(crate) day: u32,
+    pub(crate) id: u64,
+    pub(crate) first_ts: i64,
+    pub(crate) bytes: Vec<u8>,
+}
+
+/// The set of partitions and the handle to write and read them.
+pub(crate) struct Partitions {
+    db: Arc<Db>,
+    days: RwLock<BTreeSet<u32>>,
+}
+
+fn cf_name(day: u32) -> String {
+    format!("{PARTITION_PREFIX}{}", format_day(day))
+}
+
+fn block_key(id: u64, first_ts: i64, seq: u64) -> [u8; 24] {
+    let mut k = [0u8; 24];
+    k[..8].copy_from_slice(&id.to_be_bytes());
+    k[8..16].copy_from_slice(&((first_ts as u64) ^ (1 << 63)).to_be_bytes());
+    k[16..].copy_from_slice(&seq.to_be_bytes());
+    k
+}
+
+impl Partitions {
+    /// Wraps the partition column families found at open (`names`); names that do not
+    /// parse as a day are logged and ignored.
+    pub(crate) fn new(db: Arc<Db>, names: &[String]) -> Self {
+        let mut days = BTreeSet::new();
+        for n in names {
+            match n.strip_prefix(PARTITION_PREFIX).and_then(parse_day) {
+                Some(d) => {
+                    days.insert(d);
+                }
+                None => {
+                    tracing::warn!(column_family = %n, "ignoring a partition whose name is not a date")
+                }
+            }
+        }
+        Partitions {
+            db,
+            days: RwLock::new(days),
+        }
+    }
+
+    /// The last flush sequence number stored (0 when none).
+    pub(crate) fn last_flush_seq(&self) -> Result<u64, StorageError> {
+        match self.db.get(FLUSH_SEQ_KEY)? {
+            None => Ok(0),
+            Some(v) => Ok(u64::from_be_bytes(v.as_slice().try_into().map_err(|_| {
+                StorageError::CorruptIndex("flush sequence number is not 8 bytes".into())
+            })?)),
+        }
+    }
+
+    /// The days that have a partition, ascending.
+    pub(crate) fn days(&self) -> Vec<u32> {
+        self.days.read().iter().copied().collect()
+    }
+
+    fn ensure(&self, day: u32) -> Result<(), StorageError> {
+        if self.days.read().contains(&day) {
+            return Ok(());
+        }
+        let mut days = self.days.write();
+        if !days.contains(&day) {
+            self.db.create_cf(cf_name(day), &partition_options())?;
+            days.insert(day);
+        }
+        Ok(())
+    }
+
+    /// Writes `blocks` and the flush sequence number `seq` in one synced batch.
+    /// Returns the bytes written.
+    pub(crate) fn write(&self, blocks: &[NewBlock], seq: u64) -> Result<u64, StorageError> {
+        let mut batch = WriteBatch::default();
+        let mut bytes = 0u64;
+        for b in blocks {
+            self.ensure(b.day)?;
+            let name = cf_name(b.day);
+            let cf = self
+                .db
+                .cf_handle(&name)
+                .ok_or_else(|| StorageError::Internal(format!("partition {name} missing")))?;
+            batch.put_cf(&cf, block_key(b.id, b.first_ts, seq), &b.bytes);
+            batch.put(dirty_key(b.day), b"");
+            bytes += b.bytes.len() as u64;
+        }
+        batch.put(FLUSH_SEQ_KEY, seq.to_be_bytes());
+        let mut wo = WriteOptions::default();
+        wo.set_sync(true);
+        self.db.write_opt(batch, &wo)?;
+        Ok(bytes)
+    }
+
+    /// The samples of series `id` in blocks that overlap `[start_ms, end_ms]`, as
+    /// `(flush seq, samples)` per block in key order. Samples are not cut to the range.
+    pub(crate) fn read(&self, id: u64, start_ms: i64, end_ms: i64) -> Result<Vec<(u64, Vec<Sample>)>, StorageError> {
+        let (a, b) = (day_of(start_ms), day_of(end_ms));
+        let days: Vec<u32> = self.days.read().range(a..=b.max(a)).copied().collect();
+        let prefix = id.to_be_bytes();
+        let mut out = Vec::new();
+        for day in days {
+            let name = cf_name(day);
+            // Dropped by retention since the list was taken.
+            let Some(cf) = self.db.cf_handle(&name) else {
+                continue;
+            };
+            let it = self
+                .db
+                .iterator_cf(&cf, IteratorMode::From(&prefix, Direction::Forward));
+            for r in it {
+                let (k, v) = r?;
+                if !k.starts_with(&prefix) {
+                    break;
+                }
+                let (first, last) = block::time_range(&v)?;
+                if first > end_ms {
+                    break;
+                }
+                if last < start_ms {
+                    continue;
+                }
+                let seq = k
+                    .get(16..24)
+                    .and_then(|s| s.try_into().ok())
+                    .map(u64::from_be_bytes)
+                    .ok_or_else(|| StorageError::CorruptIndex(format!("block key in {name}")))?;
+                out.push((seq, block::decode(&v)?));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Drops every partition of a day before `day`. Returns the dropped days.
+    pub(crate) fn drop_before(&self, day: u32) -> Result<Vec<u32>, StorageError> {
+        let expired: Vec<u32> = self.days.read().range(..day).copied().collect();
+        for d in &expired {
+            self.db.drop_cf(&cf_name(*d))?;
+            self.db.delete(dirty_key(*d))?;
+            self.days.write().remove(d);
+        }
+        Ok(expired)
+    }
+
+    /// Bytes of all partitions on disk (SST files) plus their memtables.
+    pub(crate) fn bytes(&self) -> u64 {
+        let mut total = 0;
+        for day in self.days() {
+            if let Some(cf) = self.db.cf_handle(&cf_name(day)) {
+                for p in ["rocksdb.total-sst-files-size", "rocksdb.cur-size-all-mem-tables"] {
+                    total += self.db.property_int_value_cf(&cf, p).ok().flatten().unwrap_or(0);
+                }
+            }
+        }
+        total
+    }
+}
