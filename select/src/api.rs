@@ -1,8 +1,10 @@
 //! The Prometheus HTTP API under `/select/{tenant}/prometheus/api/v1/` (VictoriaMetrics
 //! cluster URL scheme), GET and POST alike: [`query`] (`query`, `query_range`),
-//! [`metadata`] (`series`, `labels`, `label/{name}/values`) and [`stubs`] (`status/buildinfo`
-//! and the endpoints Grafana calls that Cairn has no data for).
+//! [`metadata`] (`series`, `labels`, `label/{name}/values`), [`format`] (`format_query`)
+//! and [`stubs`] (`status/buildinfo` and the endpoints Grafana calls that Cairn has no
+//! data for).
 
+pub mod format;
 pub mod json;
 pub mod match_param;
 pub mod metadata;
@@ -55,6 +57,10 @@ pub fn routes(state: AppState) -> Router {
         .route(&r("/series"), get(metadata::series).post(metadata::series))
         .route(&r("/labels"), get(metadata::labels).post(metadata::labels))
         .route(&r("/label/{name}/values"), get(metadata::label_values))
+        .route(
+            &r("/format_query"),
+            get(format::format_query).post(format::format_query),
+        )
         .route(&r("/status/buildinfo"), get(stubs::buildinfo))
         .route(&r("/query_exemplars"), get(stubs::empty_list).post(stubs::empty_list))
         .route(&r("/metadata"), get(stubs::empty_object))

@@ -60,7 +60,7 @@ impl Fanout {
 
     /// Calls `call` on every node concurrently and sorts the outcomes by the policy in the
     /// module doc. Errors: [`QueryError::BadData`] / [`QueryError::Execution`] when a node
-    /// refused the request, [`QueryError::Storage`] when nodes failed and partial answers
+    /// refused the request, [`QueryError::Unavailable`] when nodes failed and partial answers
     /// are denied or no node answered.
     pub async fn gather<T, F, Fut>(&self, deny_partial: bool, call: F) -> Result<Gathered<T>, QueryError>
     where
@@ -75,7 +75,13 @@ impl Fanout {
                 Ok(t) => answers.push(t),
                 Err(status) => match status.code() {
                     Code::InvalidArgument => return Err(QueryError::BadData(status.message().to_string())),
-                    Code::ResourceExhausted => return Err(QueryError::Execution(status.message().to_string())),
+                    Code::ResourceExhausted => {
+                        return Err(QueryError::Execution(format!(
+                            "storage node {}: {} (limit set by --search-max-series)",
+                            node.addr,
+                            status.message()
+                        )));
+                    }
                     _ => {
                         metrics::counter!("cairn_select_storage_errors_total", "node" => node.addr.clone())
                             .increment(1);
@@ -90,7 +96,7 @@ impl Fanout {
             }
         }
         if !warnings.is_empty() && (deny_partial || answers.is_empty()) {
-            return Err(QueryError::Storage(format!(
+            return Err(QueryError::Unavailable(format!(
                 "partial response denied or no storage node answered: {}",
                 warnings.join("; ")
             )));

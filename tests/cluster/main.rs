@@ -5,5 +5,6 @@ mod bad_input;
 mod crash;
 mod local;
 mod prometheus_e2e;
+mod query_api;
 mod sharding;
 mod support;

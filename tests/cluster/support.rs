@@ -130,6 +130,11 @@ impl Cluster {
     /// Starts `storage_nodes` storage processes, then an insert (with `insert_args` added)
     /// and a select over them.
     pub fn start(storage_nodes: usize, insert_args: &[&str]) -> Cluster {
+        Cluster::start_with(storage_nodes, insert_args, &[])
+    }
+
+    /// As [`Cluster::start`], with extra arguments for the select too.
+    pub fn start_with(storage_nodes: usize, insert_args: &[&str], select_args: &[&str]) -> Cluster {
         let dir = tempfile::tempdir().expect("temp dir");
         let storage: Vec<Proc> = (0..storage_nodes)
             .map(|i| {
@@ -151,17 +156,15 @@ impl Cluster {
         ];
         args.extend(insert_args.iter().map(|s| s.to_string()));
         let insert = Proc::start(dir.path(), "insert", args);
-        let select = Proc::start(
-            dir.path(),
-            "select",
-            vec![
-                "select".into(),
-                "--http-listen".into(),
-                "127.0.0.1:0".into(),
-                "--storage-node".into(),
-                nodes.join(","),
-            ],
-        );
+        let mut args: Vec<String> = vec![
+            "select".into(),
+            "--http-listen".into(),
+            "127.0.0.1:0".into(),
+            "--storage-node".into(),
+            nodes.join(","),
+        ];
+        args.extend(select_args.iter().map(|s| s.to_string()));
+        let select = Proc::start(dir.path(), "select", args);
         Cluster {
             dir,
             storage,

@@ -25,6 +25,10 @@ pub enum QueryError {
     /// The query was canceled by the client: `canceled`, 499.
     #[error("{0}")]
     Canceled(String),
+    /// Storage nodes did not answer and a partial answer is not allowed: `unavailable`,
+    /// 503, so that clients retry.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl QueryError {
@@ -37,6 +41,7 @@ impl QueryError {
             QueryError::Timeout(_) => "timeout",
             QueryError::Storage(_) => "internal",
             QueryError::Canceled(_) => "canceled",
+            QueryError::Unavailable(_) => "unavailable",
         }
     }
 
@@ -49,6 +54,7 @@ impl QueryError {
             QueryError::Timeout(_) => 503,
             QueryError::Storage(_) => 500,
             QueryError::Canceled(_) => 499,
+            QueryError::Unavailable(_) => 503,
         }
     }
 }
