@@ -1,13 +1,19 @@
-//! Runs parsed test commands against [`Engine`] over an in-memory querier and compares the
-//! results as Prometheus' test engine does (`promqltest/test.go`): same label sets, values
-//! equal within a relative epsilon of 1e-6 (NaN equals NaN), order only when asked.
+//! Runs parsed test commands against [`Engine`] over a [`Store`] and compares the results
+//! as Prometheus' test engine does (`promql/promqltest/test.go`): same label sets, values
+//! equal within a relative epsilon of 1e-6 (NaN equals NaN), order only when asked. Every
+//! instant eval that passes is run again as a range query from t-1m to t+1m with a 1m step,
+//! and the middle step must give the same answer (Prometheus' `runInstantQuery`).
+
+#[path = "compare.rs"]
+mod compare;
 
 use std::collections::{BTreeMap, HashSet};
 
 use cairn_common::Labels;
-use cairn_select::promql::{Engine, FetchedSeries, MemoryQuerier, QueryOutput, Value};
+use cairn_select::promql::{Engine, FetchedSeries, InstantSample, Querier, QueryOutput, Value};
 
-use super::format::{Command, Eval, SeqValue, SeriesLine};
+use crate::format::{Command, Eval, SeqValue, SeriesLine};
+use compare::compare;
 
 /// Outcome of one eval.
 pub enum Outcome {
@@ -16,29 +22,25 @@ pub enum Outcome {
     Skip(String),
 }
 
-/// Prometheus' `almost.Equal` with NaN equal to NaN.
-pub fn almost_equal(a: f64, b: f64, eps: f64) -> bool {
-    if a.is_nan() && b.is_nan() {
-        return true;
-    }
-    if a == b {
-        return true;
-    }
-    let min_normal = f64::from_bits(0x0010_0000_0000_0000);
-    let abs_sum = a.abs() + b.abs();
-    let diff = (a - b).abs();
-    if a == 0.0 || b == 0.0 || abs_sum < min_normal {
-        return diff < eps * min_normal;
-    }
-    diff / abs_sum.min(f64::MAX) < eps
+/// Where the float series of a test file live between `load` and `eval`: the runner writes
+/// each `load` through [`Store::load`] and evaluates through [`Store::querier`]. A `clear`
+/// replaces the store with a fresh one.
+pub trait Store {
+    /// Stores the float series of one `load` command: labels with samples at timestamps
+    /// (ms) ascending and unique. A sample at a timestamp already stored by an earlier
+    /// `load` replaces it. `Err` names what failed; the file's later evals then fail.
+    fn load(&mut self, rt: &tokio::runtime::Runtime, series: Vec<FetchedSeries>) -> Result<(), String>;
+
+    /// The querier the engine reads the stored series through.
+    fn querier(&self) -> &dyn Querier;
 }
 
-const EPS: f64 = 1e-6;
-
-/// The storage of one test file.
-#[derive(Default)]
-pub struct Db {
-    series: BTreeMap<Labels, Vec<(i64, f64)>>,
+/// The storage of one test file: the float series in a [`Store`], and what the runner
+/// needs to know of the lines it does not load.
+pub struct Db<S> {
+    store: S,
+    /// Why the last `load` failed, if it did.
+    load_error: Option<String>,
     histogram_names: HashSet<String>,
     /// Label sets of the series that hold native histogram samples (not loaded).
     histogram_series: Vec<Labels>,
@@ -46,8 +48,21 @@ pub struct Db {
     start_timestamp_names: HashSet<String>,
 }
 
-impl Db {
-    pub fn apply_load(&mut self, step_ms: i64, nhcb: bool, series: &[SeriesLine]) {
+impl<S: Store> Db<S> {
+    /// An empty database over `store`.
+    pub fn new(store: S) -> Self {
+        Db {
+            store,
+            load_error: None,
+            histogram_names: HashSet::new(),
+            histogram_series: Vec::new(),
+            start_timestamp_names: HashSet::new(),
+        }
+    }
+
+    /// Applies one `load`: series line `i` has its value number `n` at `n * step_ms`.
+    pub fn apply_load(&mut self, rt: &tokio::runtime::Runtime, step_ms: i64, nhcb: bool, series: &[SeriesLine]) {
+        let mut floats: BTreeMap<Labels, Vec<(i64, f64)>> = BTreeMap::new();
         for s in series {
             let name = s.labels.metric_name().unwrap_or("").to_string();
             if s.start_timestamps {
@@ -62,7 +77,7 @@ impl Db {
             if nhcb && let Some(base) = name.strip_suffix("_bucket") {
                 self.histogram_names.insert(base.to_string());
             }
-            let samples = self.series.entry(s.labels.clone()).or_default();
+            let samples = floats.entry(s.labels.clone()).or_default();
             for (i, v) in s.values.iter().enumerate() {
                 if let SeqValue::Value(v) = v {
                     let t = i as i64 * step_ms;
@@ -73,19 +88,21 @@ impl Db {
                 }
             }
         }
-    }
-
-    fn querier(&self) -> MemoryQuerier {
-        MemoryQuerier::new(
-            self.series
-                .iter()
-                .map(|(l, s)| FetchedSeries {
-                    labels: l.clone(),
-                    timestamps: s.iter().map(|x| x.0).collect(),
-                    values: s.iter().map(|x| x.1).collect(),
-                })
-                .collect(),
-        )
+        let batch: Vec<FetchedSeries> = floats
+            .into_iter()
+            .filter(|(_, s)| !s.is_empty())
+            .map(|(labels, s)| FetchedSeries {
+                labels,
+                timestamps: s.iter().map(|x| x.0).collect(),
+                values: s.iter().map(|x| x.1).collect(),
+            })
+            .collect();
+        if batch.is_empty() {
+            return;
+        }
+        if let Err(e) = self.store.load(rt, batch) {
+            self.load_error = Some(e);
+        }
     }
 
     /// Whether the query needs native histograms: it names a metric that holds them or uses
@@ -140,15 +157,20 @@ impl Db {
     }
 }
 
-/// Runs one file's commands; returns the outcome of each eval with its line.
-pub fn run_file(rt: &tokio::runtime::Runtime, cmds: &[Command]) -> Vec<(usize, String, Outcome)> {
-    let mut db = Db::default();
+/// Runs one file's commands over stores made by `new_store` (one at the start and one
+/// per `clear`); returns the outcome of each eval with its line and query.
+pub fn run_file<S: Store>(
+    rt: &tokio::runtime::Runtime,
+    cmds: &[Command],
+    new_store: &mut dyn FnMut() -> S,
+) -> Vec<(usize, String, Outcome)> {
+    let mut db = Db::new(new_store());
     let engine = Engine::default();
     let mut out = Vec::new();
     for c in cmds {
         match c {
-            Command::Clear => db = Db::default(),
-            Command::Load { step_ms, nhcb, series } => db.apply_load(*step_ms, *nhcb, series),
+            Command::Clear => db = Db::new(new_store()),
+            Command::Load { step_ms, nhcb, series } => db.apply_load(rt, *step_ms, *nhcb, series),
             Command::Eval(e) => {
                 let outcome = run_eval(rt, &engine, &db, e);
                 out.push((e.line, e.query.clone(), outcome));
@@ -158,7 +180,10 @@ pub fn run_file(rt: &tokio::runtime::Runtime, cmds: &[Command]) -> Vec<(usize, S
     out
 }
 
-fn check_eval(rt: &tokio::runtime::Runtime, engine: &Engine, db: &Db, e: &Eval) -> Outcome {
+fn check_eval<S: Store>(rt: &tokio::runtime::Runtime, engine: &Engine, db: &Db<S>, e: &Eval) -> Outcome {
+    if let Some(why) = &db.load_error {
+        return Outcome::Fail(format!("loading the series failed: {why}"));
+    }
     if db.uses_histograms(&e.query) || e.results.iter().any(|r| r.histogram) {
         return Outcome::Skip("native histograms".into());
     }
@@ -174,10 +199,10 @@ fn check_eval(rt: &tokio::runtime::Runtime, engine: &Engine, db: &Db, e: &Eval) 
     {
         return Outcome::Skip(format!("promql-parser cannot parse: {msg}"));
     }
-    let q = db.querier();
+    let q = db.store.querier();
     let res = match e.range {
-        Some((s, en, st)) => rt.block_on(engine.range(&q, &e.query, s, en, st)),
-        None => rt.block_on(engine.instant(&q, &e.query, e.at)),
+        Some((s, en, st)) => rt.block_on(engine.range(q, &e.query, s, en, st)),
+        None => rt.block_on(engine.instant(q, &e.query, e.at)),
     };
     let x = &e.expect;
     let out = match (res, x.fail) {
@@ -212,113 +237,88 @@ fn check_eval(rt: &tokio::runtime::Runtime, engine: &Engine, db: &Db, e: &Eval) 
     {
         return Outcome::Fail(format!("infos {:?}, expected some: {i}", out.infos));
     }
-    match compare(e, &out) {
-        Ok(()) => Outcome::Pass,
-        Err(m) => Outcome::Fail(m),
+    if let Err(m) = compare(e, &out) {
+        return Outcome::Fail(m);
     }
+    match check_as_range(rt, engine, q, e, &out) {
+        Ok(()) => Outcome::Pass,
+        Err(m) => Outcome::Fail(format!("range mode (t-1m to t+1m, step 1m): {m}")),
+    }
+}
+
+/// Runs a passing instant eval again as a range query from t-1m to t+1m with a 1m step and
+/// compares the samples at t with the expected result, as Prometheus' `runInstantQuery`
+/// does. Not for evals that expect a failure, a string or a range vector, nor for queries
+/// calling `start()`, `end()`, `range()` or `step()` (their value depends on the query
+/// range). Ordered evals only need to run without error: range results are sorted by
+/// labels. Warnings and infos are not checked in range mode.
+fn check_as_range(
+    rt: &tokio::runtime::Runtime,
+    engine: &Engine,
+    q: &dyn Querier,
+    e: &Eval,
+    instant: &QueryOutput,
+) -> Result<(), String> {
+    if e.range.is_some() || e.expect.fail || e.expect.range_vector.is_some() || e.expect.string.is_some() {
+        return Ok(());
+    }
+    let context_fn = regex::Regex::new(r"(start|end|range|step)\(\)").map_err(|e| e.to_string())?;
+    if context_fn.is_match(&e.query) {
+        return Ok(());
+    }
+    const MINUTE_MS: i64 = 60_000;
+    let out = rt
+        .block_on(engine.range(q, &e.query, e.at - MINUTE_MS, e.at + MINUTE_MS, MINUTE_MS))
+        .map_err(|err| format!("error: {err}"))?;
+    if e.expect.ordered {
+        return Ok(());
+    }
+    let Value::Matrix(m) = out.value else {
+        return Err(format!("a range query returned {:?}, not a matrix", out.value));
+    };
+    if let Some(w) = m.windows(2).find(|w| w[0].labels > w[1].labels) {
+        return Err(format!(
+            "matrix not sorted by labels: {} before {}",
+            w[0].labels, w[1].labels
+        ));
+    }
+    let at_t: Vec<InstantSample> = m
+        .iter()
+        .filter_map(|s| {
+            let &(t_ms, v) = s.samples.iter().find(|p| p.0 == e.at)?;
+            Some(InstantSample {
+                labels: s.labels.clone(),
+                t_ms,
+                v,
+            })
+        })
+        .collect();
+    let value = match instant.value {
+        Value::Scalar { .. } => {
+            let Some(first) = at_t.first() else {
+                return Err("no sample at t for a scalar result".into());
+            };
+            Value::Scalar { t_ms: e.at, v: first.v }
+        }
+        _ => Value::Vector(at_t),
+    };
+    compare(
+        e,
+        &QueryOutput {
+            value,
+            warnings: Vec::new(),
+            infos: Vec::new(),
+        },
+    )
 }
 
 /// Runs one eval; a failing case whose selectors match native histogram series counts as
 /// skipped (its answer depends on samples the engine does not support).
-fn run_eval(rt: &tokio::runtime::Runtime, engine: &Engine, db: &Db, e: &Eval) -> Outcome {
+fn run_eval<S: Store>(rt: &tokio::runtime::Runtime, engine: &Engine, db: &Db<S>, e: &Eval) -> Outcome {
     match check_eval(rt, engine, db, e) {
         Outcome::Fail(why) if db.selects_histograms(&e.query) => Outcome::Skip(format!(
             "native histograms (a selector matches histogram series): {why}"
         )),
         other => other,
     }
-}
-
-fn fmt_series(l: &Labels, v: &[(i64, f64)]) -> String {
-    format!("{l} {v:?}")
-}
-
-fn compare(e: &Eval, out: &QueryOutput) -> Result<(), String> {
-    match &out.value {
-        Value::Scalar { v, .. } => {
-            let Some(exp) = e.scalar else {
-                return Err(format!("got scalar {v}, expected {} series", e.results.len()));
-            };
-            if !almost_equal(*v, exp, EPS) {
-                return Err(format!("scalar {v}, expected {exp}"));
-            }
-            Ok(())
-        }
-        Value::String { v, .. } => match &x_string(e) {
-            Some(s) if s == v => Ok(()),
-            other => Err(format!("string {v:?}, expected {other:?}")),
-        },
-        Value::Vector(vec) => {
-            if e.scalar.is_some() {
-                return Err("got a vector, expected a scalar".into());
-            }
-            if vec.len() != e.results.len() {
-                return Err(format!(
-                    "got {} samples, expected {}: {:?}",
-                    vec.len(),
-                    e.results.len(),
-                    vec.iter().map(|s| format!("{} {}", s.labels, s.v)).collect::<Vec<_>>()
-                ));
-            }
-            for (i, s) in vec.iter().enumerate() {
-                let pos = e.results.iter().position(|r| r.labels == s.labels);
-                let Some(pos) = pos else {
-                    return Err(format!("unexpected series {} {}", s.labels, s.v));
-                };
-                if e.expect.ordered && pos != i {
-                    return Err(format!("series {} at position {i}, expected {pos}", s.labels));
-                }
-                let exp = match e.results[pos].values.first() {
-                    Some(SeqValue::Value(v)) => *v,
-                    _ => return Err("expected value missing".into()),
-                };
-                if !almost_equal(s.v, exp, EPS) {
-                    return Err(format!("{} = {}, expected {exp}", s.labels, s.v));
-                }
-            }
-            Ok(())
-        }
-        Value::Matrix(m) => {
-            let (start, step) = match (e.range, e.expect.range_vector) {
-                (Some((s, _, st)), _) => (s, st),
-                (None, Some((s, _, st))) => (s, st),
-                (None, None) => return Err("got a matrix for an instant query without 'expect range vector'".into()),
-            };
-            if m.len() != e.results.len() {
-                return Err(format!(
-                    "got {} series, expected {}: {:?}",
-                    m.len(),
-                    e.results.len(),
-                    m.iter().map(|s| fmt_series(&s.labels, &s.samples)).collect::<Vec<_>>()
-                ));
-            }
-            for s in m {
-                let Some(exp) = e.results.iter().find(|r| r.labels == s.labels) else {
-                    return Err(format!("unexpected series {}", fmt_series(&s.labels, &s.samples)));
-                };
-                let want: Vec<(i64, f64)> = exp
-                    .values
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, v)| match v {
-                        SeqValue::Value(v) => Some((start + i as i64 * step, *v)),
-                        SeqValue::Omitted => None,
-                    })
-                    .collect();
-                let ok = want.len() == s.samples.len()
-                    && want
-                        .iter()
-                        .zip(&s.samples)
-                        .all(|(a, b)| a.0 == b.0 && almost_equal(a.1, b.1, EPS));
-                if !ok {
-                    return Err(format!("{}: got {:?}, expected {:?}", s.labels, s.samples, want));
-                }
-            }
-            Ok(())
-        }
-    }
-}
-
-fn x_string(e: &Eval) -> Option<String> {
-    e.expect.string.clone()
 }
