@@ -1,171 +1,272 @@
 //! A block: the samples of one series within one partition, compressed.
 //!
-//! Layout (all integers little-endian):
+//! Layout, format version 1 (varints are unsigned LEB128; "zigzag" maps signed to
+//! unsigned as in protobuf):
 //!
 //! | bytes | field |
 //! |---|---|
 //! | 1 | format version, 1 |
-//! | 1 | flags: bit 0 set = payload is zstd-compressed |
-//! | 8 | first (smallest) timestamp, ms |
-//! | 8 | last (largest) timestamp, ms |
+//! | 1 | flags: bits 0–1 timestamp coding ([`TsCoding`]), bit 2 timestamp column zstd, bits 3–5 value coding ([`ValueCoding`]), bit 6 value column zstd; bit 7 zero |
 //! | varint | sample count |
-//! | varint | payload length before compression |
-//! | rest | payload: varint length of the timestamp column, the timestamp column ([`timestamps`]), the value column ([`values`]) |
+//! | zigzag varint | first (smallest) timestamp, ms |
+//! | varint | span: last − first timestamp, ms (wrapping u64) |
+//! | | unless the timestamp coding is a constant interval: varint stored length, then (if zstd) varint raw length, then the column ([`timestamps`]) |
+//! | | value column to the end: (if zstd) varint raw length, then the column ([`values`]) |
 //!
-//! Samples in a block are sorted by timestamp with unique timestamps. zstd is applied only
-//! when it makes the payload smaller. A corrupted block decodes to a [`CodecError`],
-//! never a panic.
+//! A regular series (equal steps) has an empty timestamp column. Both codings are chosen
+//! per block: every candidate that applies (timestamps: delta-of-delta or grid offsets;
+//! values: constant, Gorilla XOR, decimal mantissas as varints, bit-packed or sparse
+//! runs) is encoded, zstd is applied to a column where it makes it smaller, and the
+//! smallest result is kept.
+//!
+//! Samples in a block are sorted by timestamp; equal timestamps are allowed and keep
+//! their order. A corrupted block decodes to a [`CodecError`], never a panic.
 
 pub(crate) mod bits;
-pub(crate) mod timestamps;
-pub(crate) mod values;
+mod compress;
+pub mod timestamps;
+pub mod values;
 
 use crate::error::CodecError;
-use bits::{ByteReader, put_uvarint};
+use bits::{ByteReader, put_uvarint, unzigzag, zigzag};
+pub use timestamps::TsCoding;
+pub use values::ValueCoding;
+
+// Dev-dependencies used only by the benchmark target.
+#[cfg(test)]
+use criterion as _;
 
 const VERSION: u8 = 1;
-const FLAG_ZSTD: u8 = 1;
-/// zstd level: fast; blocks are small and written on the flush path.
-const ZSTD_LEVEL: i32 = 1;
-/// Largest payload a block may claim before compression (guards decompression).
-const MAX_PAYLOAD_BYTES: u64 = 256 << 20;
+const TS_ZSTD: u8 = 1 << 2;
+const VALUES_ZSTD: u8 = 1 << 6;
+const UNUSED_FLAGS: u8 = 1 << 7;
+/// zstd level for block columns, chosen by measurement on real scrape data (see
+/// `benches/codec.rs`).
+pub const ZSTD_LEVEL: i32 = 3;
+/// Most samples a block may hold: a corrupt count cannot make a decode allocate more.
+pub const MAX_SAMPLES: usize = 1 << 22;
+/// Largest column a block may claim before compression (guards decompression).
+const MAX_RAW_COLUMN_BYTES: u64 = 256 << 20;
 
 /// One sample: timestamp in ms and the value's IEEE 754 bits.
 pub type Sample = (i64, u64);
 
-/// Encodes samples already sorted by timestamp with unique timestamps.
+/// Encodes samples (at most [`MAX_SAMPLES`]) at the default zstd level. Samples not
+/// sorted by timestamp are sorted first (stably).
 pub fn encode(samples: &[Sample]) -> Vec<u8> {
+    encode_with_level(samples, ZSTD_LEVEL)
+}
+
+/// [`encode`] with zstd `level` (1..=22): for measuring the level.
+pub fn encode_with_level(samples: &[Sample], level: i32) -> Vec<u8> {
+    debug_assert!(samples.len() <= MAX_SAMPLES, "block over MAX_SAMPLES");
+    let sorted;
+    let samples = if samples.windows(2).all(|w| w[0].0 <= w[1].0) {
+        samples
+    } else {
+        let mut s = samples.to_vec();
+        s.sort_by_key(|x| x.0);
+        sorted = s;
+        &sorted
+    };
     let ts: Vec<i64> = samples.iter().map(|s| s.0).collect();
     let vs: Vec<u64> = samples.iter().map(|s| s.1).collect();
-    let mut payload = Vec::with_capacity(samples.len() * 3 + 16);
-    let mut ts_bytes = Vec::with_capacity(samples.len() * 2 + 16);
-    timestamps::encode(&ts, &mut ts_bytes);
-    put_uvarint(&mut payload, ts_bytes.len() as u64);
-    payload.extend_from_slice(&ts_bytes);
-    payload.extend_from_slice(&values::encode(&vs));
+    let first = ts.first().copied().unwrap_or(0);
+    let span = ts.last().copied().unwrap_or(0).wrapping_sub(first) as u64;
 
-    let mut out = Vec::with_capacity(payload.len() + 32);
-    let compressed = zstd::bulk::compress(&payload, ZSTD_LEVEL)
-        .ok()
-        .filter(|c| c.len() < payload.len());
+    let (ts_coding, ts_packed, ts_raw) = smallest(timestamps::candidates(&ts), level);
+    let (v_coding, v_packed, v_raw) = smallest(values::candidates(&vs), level);
+
+    let mut flags = ts_coding as u8 | (v_coding as u8) << 3;
+    if ts_packed.is_some() {
+        flags |= TS_ZSTD;
+    }
+    if v_packed.is_some() {
+        flags |= VALUES_ZSTD;
+    }
+    let mut out = Vec::with_capacity(24 + ts_raw.len() + v_raw.len());
     out.push(VERSION);
-    out.push(if compressed.is_some() { FLAG_ZSTD } else { 0 });
-    out.extend_from_slice(&ts.first().copied().unwrap_or(0).to_le_bytes());
-    out.extend_from_slice(&ts.last().copied().unwrap_or(0).to_le_bytes());
+    out.push(flags);
     put_uvarint(&mut out, samples.len() as u64);
-    put_uvarint(&mut out, payload.len() as u64);
-    out.extend_from_slice(compressed.as_deref().unwrap_or(&payload));
+    put_uvarint(&mut out, zigzag(first));
+    put_uvarint(&mut out, span);
+    if ts_coding != TsCoding::ConstantInterval {
+        match &ts_packed {
+            Some(p) => {
+                put_uvarint(&mut out, p.len() as u64);
+                put_uvarint(&mut out, ts_raw.len() as u64);
+                out.extend_from_slice(p);
+            }
+            None => {
+                put_uvarint(&mut out, ts_raw.len() as u64);
+                out.extend_from_slice(&ts_raw);
+            }
+        }
+    }
+    match &v_packed {
+        Some(p) => {
+            put_uvarint(&mut out, v_raw.len() as u64);
+            out.extend_from_slice(p);
+        }
+        None => out.extend_from_slice(&v_raw),
+    }
     out
 }
 
-/// The first and last timestamps (ms) of an encoded block, read from its header only.
-pub fn time_range(block: &[u8]) -> Result<(i64, i64), CodecError> {
-    let mut r = ByteReader::new(block, "header");
-    let version = r.take(1)?[0];
-    if version != VERSION {
-        return Err(CodecError::Corrupt("header", "unknown format version"));
+/// The candidate column (coding, bytes) that takes the fewest bytes in the block, with
+/// its zstd-compressed form when that is smaller (then counting its raw-length varint).
+/// The candidate lists are never empty; for an empty one this is the default (empty)
+/// coding.
+fn smallest<C: Default>(candidates: Vec<(C, Vec<u8>)>, level: i32) -> (C, Option<Vec<u8>>, Vec<u8>) {
+    let mut best = (C::default(), None, Vec::new());
+    let mut best_len = usize::MAX;
+    for (coding, raw) in candidates {
+        let packed = compress::compress(&raw, level);
+        let len = packed
+            .as_ref()
+            .map_or(raw.len(), |p| p.len() + bits::varint_len(raw.len() as u64));
+        if len < best_len {
+            best_len = len;
+            best = (coding, packed, raw);
+        }
     }
-    r.take(1)?;
-    Ok((r.i64_le()?, r.i64_le()?))
+    best
 }
 
-/// Decodes a block made by [`encode`]. Errors: any inconsistency (truncation, bad
-/// version, counts that do not match the columns, timestamps out of order).
-pub fn decode(block: &[u8]) -> Result<Vec<Sample>, CodecError> {
-    let mut r = ByteReader::new(block, "header");
+/// The parsed fixed part of a block.
+struct Header {
+    flags: u8,
+    count: usize,
+    first: i64,
+    span: u64,
+}
+
+fn read_header(r: &mut ByteReader<'_>) -> Result<Header, CodecError> {
     if r.take(1)?[0] != VERSION {
         return Err(CodecError::Corrupt("header", "unknown format version"));
     }
     let flags = r.take(1)?[0];
-    let first = r.i64_le()?;
-    let last = r.i64_le()?;
-    let count = usize::try_from(r.uvarint()?).map_err(|_| CodecError::Corrupt("header", "count too large"))?;
+    if flags & UNUSED_FLAGS != 0 {
+        return Err(CodecError::Corrupt("header", "unknown flags"));
+    }
+    let count = r.uvarint()?;
+    if count > MAX_SAMPLES as u64 {
+        return Err(CodecError::Corrupt("header", "sample count over the limit"));
+    }
+    let first = unzigzag(r.uvarint()?);
+    let span = r.uvarint()?;
+    if count == 0 && (first != 0 || span != 0) || count == 1 && span != 0 {
+        return Err(CodecError::Corrupt("header", "span does not fit the count"));
+    }
+    Ok(Header {
+        flags,
+        count: count as usize,
+        first,
+        span,
+    })
+}
+
+/// The first and last timestamps (ms) of an encoded block, read from its header only
+/// (`(0, 0)` for an empty block). Errors: truncated or corrupt header.
+pub fn time_range(block: &[u8]) -> Result<(i64, i64), CodecError> {
+    let h = read_header(&mut ByteReader::new(block, "header"))?;
+    Ok((h.first, h.first.wrapping_add(h.span as i64)))
+}
+
+/// Reads a column: stored bytes, decompressed when `zstd` (raw length first).
+fn read_column<'a>(
+    r: &mut ByteReader<'a>,
+    stored_len: Option<usize>,
+    zstd: bool,
+    what: &'static str,
+) -> Result<std::borrow::Cow<'a, [u8]>, CodecError> {
+    if !zstd {
+        return Ok(match stored_len {
+            Some(n) => r.take(n)?.into(),
+            None => r.take(r.remaining())?.into(),
+        });
+    }
     let raw_len = r.uvarint()?;
-    if raw_len > MAX_PAYLOAD_BYTES {
-        return Err(CodecError::Corrupt("header", "payload length too large"));
+    if raw_len > MAX_RAW_COLUMN_BYTES {
+        return Err(CodecError::Corrupt(what, "column length too large"));
     }
-    let decompressed;
-    let payload: &[u8] = if flags & FLAG_ZSTD != 0 {
-        decompressed = zstd::bulk::decompress(r.rest(), raw_len as usize)
-            .map_err(|_| CodecError::Corrupt("payload", "zstd decompression failed"))?;
-        &decompressed
-    } else {
-        r.rest()
+    let stored = match stored_len {
+        Some(n) => r.take(n)?,
+        None => r.take(r.remaining())?,
     };
-    if payload.len() as u64 != raw_len {
-        return Err(CodecError::Corrupt("payload", "length differs from header"));
-    }
-    let mut p = ByteReader::new(payload, "payload");
-    let ts_len = usize::try_from(p.uvarint()?).map_err(|_| CodecError::Corrupt("payload", "bad length"))?;
-    let ts = timestamps::decode(p.take(ts_len)?, count)?;
-    let vs = values::decode(p.rest(), count)?;
-    if count > 0 && (ts[0] != first || ts[count - 1] != last) {
+    Ok(compress::decompress(stored, raw_len as usize, what)?.into())
+}
+
+/// The parts of a block: where its bytes go and which codings it uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    /// Samples in the block.
+    pub samples: usize,
+    /// Bytes of the fixed header (version, flags, count, first timestamp, span).
+    pub header_bytes: usize,
+    /// Timestamp coding.
+    pub ts_coding: TsCoding,
+    /// Timestamp column bytes as stored (lengths included; 0 for a constant interval).
+    pub ts_bytes: usize,
+    /// Whether the timestamp column is zstd-compressed.
+    pub ts_zstd: bool,
+    /// Value coding.
+    pub value_coding: ValueCoding,
+    /// Value column bytes as stored (raw length included when compressed).
+    pub value_bytes: usize,
+    /// Whether the value column is zstd-compressed.
+    pub value_zstd: bool,
+}
+
+/// Decodes a block made by [`encode`] into samples sorted by timestamp, with its layout.
+/// Errors: any inconsistency (truncation, bad version or flags, counts that do not match
+/// the columns, a time range that differs from the samples, timestamps out of order).
+pub fn decode_with_layout(block: &[u8]) -> Result<(Vec<Sample>, Layout), CodecError> {
+    let mut r = ByteReader::new(block, "header");
+    let h = read_header(&mut r)?;
+    let header_bytes = block.len() - r.remaining();
+    let ts_coding = TsCoding::from_bits(h.flags & 0b11)?;
+    let value_coding = ValueCoding::from_bits((h.flags >> 3) & 0b111)?;
+    let ts_zstd = h.flags & TS_ZSTD != 0;
+    let value_zstd = h.flags & VALUES_ZSTD != 0;
+    let ts_col = match ts_coding {
+        TsCoding::ConstantInterval if ts_zstd => {
+            return Err(CodecError::Corrupt("header", "zstd flag on an empty column"));
+        }
+        TsCoding::ConstantInterval => Default::default(),
+        TsCoding::DeltaOfDelta | TsCoding::Grid => {
+            let n = usize::try_from(r.uvarint()?).map_err(|_| CodecError::Corrupt("header", "bad length"))?;
+            read_column(&mut r, Some(n), ts_zstd, "timestamps")?
+        }
+    };
+    let ts_bytes = block.len() - r.remaining() - header_bytes;
+    let value_bytes = r.remaining();
+    let v_col = read_column(&mut r, None, value_zstd, "values")?;
+    let ts = timestamps::decode(ts_coding, &ts_col, h.first, h.span, h.count)?;
+    let vs = values::decode(value_coding, &v_col, h.count)?;
+    if ts.last().is_some_and(|&l| l != h.first.wrapping_add(h.span as i64)) {
         return Err(CodecError::Corrupt("header", "time range differs from the samples"));
     }
-    if ts.windows(2).any(|w| w[0] >= w[1]) {
-        return Err(CodecError::Corrupt("timestamps", "not strictly increasing"));
+    if ts.windows(2).any(|w| w[0] > w[1]) {
+        return Err(CodecError::Corrupt("timestamps", "not sorted"));
     }
-    Ok(ts.into_iter().zip(vs).collect())
+    let layout = Layout {
+        samples: h.count,
+        header_bytes,
+        ts_coding,
+        ts_bytes,
+        ts_zstd,
+        value_coding,
+        value_bytes,
+        value_zstd,
+    };
+    Ok((ts.into_iter().zip(vs).collect(), layout))
+}
+
+/// Decodes a block made by [`encode`]. Errors: as [`decode_with_layout`].
+pub fn decode(block: &[u8]) -> Result<Vec<Sample>, CodecError> {
+    decode_with_layout(block).map(|(s, _)| s)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    fn sorted_unique(mut s: Vec<Sample>) -> Vec<Sample> {
-        s.sort_by_key(|x| x.0);
-        s.dedup_by_key(|x| x.0);
-        s
-    }
-
-    #[test]
-    fn empty_and_single_sample_blocks() {
-        assert_eq!(decode(&encode(&[])).expect("empty"), Vec::<Sample>::new());
-        let one = vec![(-5, cairn_common::STALE_NAN_BITS)];
-        let enc = encode(&one);
-        assert_eq!(decode(&enc).expect("one"), one);
-        assert_eq!(time_range(&enc).expect("range"), (-5, -5));
-    }
-
-    #[test]
-    fn repetitive_blocks_are_compressed_and_round_trip() {
-        let s: Vec<Sample> = (0..5000).map(|i| (i * 1000, ((i % 7) as f64).to_bits())).collect();
-        let enc = encode(&s);
-        assert_eq!(
-            enc[1] & FLAG_ZSTD,
-            FLAG_ZSTD,
-            "zstd should pay off on a repeating pattern"
-        );
-        assert_eq!(decode(&enc).expect("decodes"), s);
-    }
-
-    #[test]
-    fn every_truncation_and_bit_flip_is_an_error_or_a_valid_decode() {
-        let s: Vec<Sample> = (0..50)
-            .map(|i| (1_000 + i * 15_000, (i as f64 * 1.5).to_bits()))
-            .collect();
-        let enc = encode(&s);
-        for n in 0..enc.len() {
-            assert!(decode(&enc[..n]).is_err(), "truncation at {n} must fail");
-        }
-        for i in 0..enc.len() * 8 {
-            let mut b = enc.clone();
-            b[i / 8] ^= 1 << (i % 8);
-            let _ = decode(&b);
-        }
-    }
-
-    proptest! {
-        #[test]
-        fn round_trips(s in proptest::collection::vec((any::<i64>(), any::<u64>()), 0..400)) {
-            let s = sorted_unique(s);
-            prop_assert_eq!(decode(&encode(&s)).expect("decodes"), s);
-        }
-
-        #[test]
-        fn garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
-            let _ = decode(&bytes);
-        }
-    }
-}
+mod tests;

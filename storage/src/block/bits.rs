@@ -7,27 +7,32 @@ use crate::error::CodecError;
 #[derive(Default)]
 pub(crate) struct BitWriter {
     bytes: Vec<u8>,
-    /// Bits already used in the last byte (0 = start a new byte on the next bit).
-    used: u8,
+    /// Pending bits in the low `pending` bits (fewer than 8 between calls).
+    acc: u128,
+    pending: u32,
 }
 
 impl BitWriter {
+    /// A writer whose buffer starts with room for `bytes` bytes.
+    pub(crate) fn with_capacity(bytes: usize) -> Self {
+        BitWriter {
+            bytes: Vec::with_capacity(bytes),
+            ..BitWriter::default()
+        }
+    }
+
     /// Writes the low `n` bits of `v` (n ≤ 64), most significant first.
     pub(crate) fn write_bits(&mut self, v: u64, n: u8) {
-        let mut left = n;
-        while left > 0 {
-            if self.used == 0 {
-                self.bytes.push(0);
-            }
-            let free = 8 - self.used;
-            let take = free.min(left);
-            let shift = left - take;
-            let chunk = ((v >> shift) & ((1u64 << take) - 1)) as u8;
-            if let Some(last) = self.bytes.last_mut() {
-                *last |= chunk << (free - take);
-            }
-            self.used = (self.used + take) % 8;
-            left -= take;
+        if n == 0 {
+            return;
+        }
+        let n = u32::from(n.min(64));
+        let v = if n == 64 { v } else { v & ((1u64 << n) - 1) };
+        self.acc = (self.acc << n) | u128::from(v);
+        self.pending += n;
+        while self.pending >= 8 {
+            self.pending -= 8;
+            self.bytes.push((self.acc >> self.pending) as u8);
         }
     }
 
@@ -37,7 +42,10 @@ impl BitWriter {
     }
 
     /// The bytes written; the last byte is padded with zero bits.
-    pub(crate) fn finish(self) -> Vec<u8> {
+    pub(crate) fn finish(mut self) -> Vec<u8> {
+        if self.pending > 0 {
+            self.bytes.push((self.acc << (8 - self.pending)) as u8);
+        }
         self.bytes
     }
 }
@@ -56,22 +64,21 @@ impl<'a> BitReader<'a> {
 
     /// Reads `n` bits (n ≤ 64). Errors: fewer than `n` bits remain.
     pub(crate) fn read_bits(&mut self, n: u8) -> Result<u64, CodecError> {
-        if self.pos + usize::from(n) > self.bytes.len() * 8 {
+        let n = usize::from(n);
+        if n == 0 {
+            return Ok(0);
+        }
+        if n > 64 || self.pos + n > self.bytes.len() * 8 {
             return Err(CodecError::Truncated("values"));
         }
-        let mut out = 0u64;
-        let mut left = n;
-        while left > 0 {
-            let byte = self.bytes[self.pos / 8];
-            let offset = (self.pos % 8) as u8;
-            let avail = 8 - offset;
-            let take = avail.min(left);
-            let chunk = (byte >> (avail - take)) & (((1u16 << take) - 1) as u8);
-            out = (out << take) | u64::from(chunk);
-            self.pos += usize::from(take);
-            left -= take;
-        }
-        Ok(out)
+        // The n bits lie within the 9 bytes from the one holding the first bit.
+        let first = self.pos / 8;
+        let end = (first + 9).min(self.bytes.len());
+        let mut window = [0u8; 16];
+        window[..end - first].copy_from_slice(&self.bytes[first..end]);
+        let w = u128::from_be_bytes(window) << (self.pos % 8);
+        self.pos += n;
+        Ok((w >> (128 - n)) as u64)
     }
 
     /// Reads one bit.
@@ -139,14 +146,6 @@ impl<'a> ByteReader<'a> {
         Ok(s)
     }
 
-    /// Reads a little-endian i64.
-    pub(crate) fn i64_le(&mut self) -> Result<i64, CodecError> {
-        let b = self.take(8)?;
-        let mut a = [0u8; 8];
-        a.copy_from_slice(b);
-        Ok(i64::from_le_bytes(a))
-    }
-
     /// The bytes not yet read.
     pub(crate) fn rest(&self) -> &'a [u8] {
         &self.bytes[self.pos.min(self.bytes.len())..]
@@ -156,6 +155,65 @@ impl<'a> ByteReader<'a> {
     pub(crate) fn remaining(&self) -> usize {
         self.bytes.len().saturating_sub(self.pos)
     }
+}
+
+/// Appends `values` as runs: a varint count of non-zero values, then for each a varint
+/// count of the zeros before it and its zigzag varint; zeros after the last non-zero
+/// value are implied by the length the reader is given. Small for mostly-zero sequences.
+pub(crate) fn put_sparse(out: &mut Vec<u8>, values: &[i64]) {
+    put_uvarint(out, values.iter().filter(|&&v| v != 0).count() as u64);
+    let mut zeros = 0u64;
+    for &v in values {
+        if v == 0 {
+            zeros += 1;
+        } else {
+            put_uvarint(out, zeros);
+            put_uvarint(out, zigzag(v));
+            zeros = 0;
+        }
+    }
+}
+
+/// Bytes [`put_sparse`] appends for `values`.
+pub(crate) fn sparse_len(values: &[i64]) -> usize {
+    let mut zeros = 0u64;
+    let mut len = 0;
+    let mut pairs = 0u64;
+    for &v in values {
+        if v == 0 {
+            zeros += 1;
+        } else {
+            len += varint_len(zeros) + varint_len(zigzag(v));
+            zeros = 0;
+            pairs += 1;
+        }
+    }
+    len + varint_len(pairs)
+}
+
+/// Reads what [`put_sparse`] wrote for `n` values, appending them to `out`. Errors: more
+/// runs than fit in `n`, or truncation.
+pub(crate) fn read_sparse(r: &mut ByteReader<'_>, n: usize, out: &mut Vec<i64>) -> Result<(), CodecError> {
+    let end = out.len() + n;
+    let pairs = r.uvarint()?;
+    if pairs > n as u64 || pairs.saturating_mul(2) > r.remaining() as u64 {
+        return Err(CodecError::Corrupt(r.what, "more runs than values"));
+    }
+    for _ in 0..pairs {
+        let zeros = r.uvarint()?;
+        if zeros >= (end - out.len()) as u64 {
+            return Err(CodecError::Corrupt(r.what, "run past the end"));
+        }
+        out.resize(out.len() + zeros as usize, 0);
+        out.push(unzigzag(r.uvarint()?));
+    }
+    out.resize(end, 0);
+    Ok(())
+}
+
+/// Bytes of `v` as an unsigned LEB128 varint.
+pub(crate) fn varint_len(v: u64) -> usize {
+    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
 }
 
 #[cfg(test)]
@@ -177,6 +235,31 @@ mod tests {
         assert!(!r.read_bit().expect("1"));
         assert_eq!(r.read_bits(13).expect("13"), 0x1234);
         assert!(r.read_bits(8).is_err());
+    }
+
+    #[test]
+    fn sparse_runs_round_trip_and_stay_in_bounds() {
+        let v = [0i64, 0, 5, 0, -3, 0, 0, 0];
+        let mut out = Vec::new();
+        put_sparse(&mut out, &v);
+        // Two runs: (2 zeros, 5 → zigzag 10), (1 zero, −3 → zigzag 5).
+        assert_eq!(out, vec![2, 2, 10, 1, 5]);
+        assert_eq!(sparse_len(&v), 5);
+        let mut back = Vec::new();
+        read_sparse(&mut ByteReader::new(&out, "values"), v.len(), &mut back).expect("reads");
+        assert_eq!(back, v);
+        let mut back = Vec::new();
+        assert!(read_sparse(&mut ByteReader::new(&out, "values"), 4, &mut back).is_err());
+    }
+
+    #[test]
+    fn varint_lengths() {
+        for (v, n) in [(0u64, 1), (127, 1), (128, 2), (16_383, 2), (16_384, 3), (u64::MAX, 10)] {
+            assert_eq!(varint_len(v), n, "{v}");
+            let mut out = Vec::new();
+            put_uvarint(&mut out, v);
+            assert_eq!(out.len(), n);
+        }
     }
 
     #[test]
