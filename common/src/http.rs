@@ -59,6 +59,13 @@ pub fn with_request_metrics(router: Router, service: &'static str) -> Router {
 /// Serves `router` on `listener` until `shutdown` is cancelled, then stops accepting and
 /// lets in-flight requests finish.
 pub async fn serve(listener: TcpListener, router: Router, shutdown: CancellationToken) -> std::io::Result<()> {
+    // TCP_NODELAY on every accepted connection: responses are written in several small
+    // pieces, which Nagle's algorithm would hold back for the peer's delayed ACK.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
     axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await

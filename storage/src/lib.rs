@@ -64,7 +64,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use cairn_proto::storage::storage_server::StorageServer;
-use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 
 pub use config::StorageConfig;
@@ -125,7 +124,9 @@ pub async fn run(cfg: StorageConfig, shutdown: CancellationToken) -> Result<(), 
         tonic::transport::Server::builder()
             .serve_with_incoming_shutdown(
                 service,
-                TcpListenerStream::new(grpc_listener),
+                // TCP_NODELAY: without it, small HTTP/2 frames of a search answer wait
+                // for the peer's delayed ACK (~40 ms per request).
+                tonic::transport::server::TcpIncoming::from(grpc_listener).with_nodelay(Some(true)),
                 grpc_shutdown.cancelled_owned(),
             )
             .await
