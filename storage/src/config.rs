@@ -40,6 +40,11 @@ pub struct StorageConfig {
     /// (Prometheus duration). Counted in `cairn_storage_flushes_total`.
     #[arg(long, env = "CAIRN_FLUSH_INTERVAL", default_value = "5m", value_parser = cairn_common::duration::parse_duration)]
     pub flush_interval: Duration,
+    /// Flush earlier when the head holds more samples than this (0 = only on the timer):
+    /// bounds the memory of uncompressed samples (16 bytes each) under fast ingestion or
+    /// a backfill. Counted in `cairn_storage_flushes_total`.
+    #[arg(long, env = "CAIRN_HEAD_MAX_SAMPLES", default_value_t = 2_000_000)]
+    pub head_max_samples: usize,
     /// Largest gRPC request a node accepts, in bytes (insert batches). Larger ones fail
     /// with RESOURCE_EXHAUSTED.
     #[arg(long, env = "CAIRN_GRPC_MAX_RECV_BYTES", default_value_t = 64 << 20)]
@@ -58,6 +63,7 @@ impl StorageConfig {
             listen_addr_file: None,
             wal_sync: WalSync::Always,
             flush_interval: Duration::from_secs(300),
+            head_max_samples: 2_000_000,
             grpc_max_recv_bytes: 64 << 20,
         }
     }

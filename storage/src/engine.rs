@@ -1,14 +1,16 @@
 //! The storage engine of one node: index, WAL + head, partitions. [`Engine::write`]
 //! makes samples durable and visible; [`Engine::flush`] moves the head into blocks;
-//! searches live in [`search`].
+//! [`Engine::compact`] merges small blocks into large ones ([`merge`]); searches live in
+//! [`search`].
 
 mod commit;
 mod flush;
+pub mod merge;
 mod replay;
 pub(crate) mod search;
 mod write;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -22,11 +24,12 @@ use crate::error::StorageError;
 use crate::head::Head;
 use crate::index::Index;
 use crate::partitions::Partitions;
+use crate::partitions::merge::Unmerged;
 use crate::wal::SegmentWriter;
 use commit::Command;
 
-pub use crate::partitions::compact::CompactStats;
 pub use flush::FlushStats;
+pub use merge::CompactStats;
 pub use write::{PendingWrite, WriteOutcome};
 
 const SERIES_SHARDS: usize = 16;
@@ -65,6 +68,10 @@ pub struct Engine {
     days_indexed: Mutex<HashSet<(u64, u32)>>,
     flush_lock: Mutex<()>,
     flush_seq: AtomicU64,
+    /// Unmerged blocks per (day, series ID), see [`merge`].
+    unmerged: Mutex<BTreeMap<(u32, u64), Unmerged>>,
+    /// Keeps merge steps one at a time.
+    merge_lock: Mutex<()>,
 }
 
 /// Now in ms since the Unix epoch.
@@ -108,7 +115,10 @@ impl Engine {
             days_indexed: Mutex::new(HashSet::new()),
             flush_lock: Mutex::new(()),
             flush_seq: AtomicU64::new(flush_seq),
+            unmerged: Mutex::new(BTreeMap::new()),
+            merge_lock: Mutex::new(()),
         };
+        engine.load_unmerged()?;
         let last_segment = engine.replay()?;
         engine
             .next_id
@@ -192,5 +202,9 @@ pub(crate) mod testing {
 
 #[cfg(test)]
 mod crash_tests;
+#[cfg(test)]
+mod disk_tests;
+#[cfg(test)]
+mod merge_tests;
 #[cfg(test)]
 mod tests;

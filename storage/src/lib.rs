@@ -10,7 +10,9 @@
 //!     `postings` (scope, tenant, label name, value → roaring bitmap of IDs, union merge
 //!     operator), where scope is a UTC day or "all days" (`index.rs`);
 //!   - one column family per UTC day, `blocks_YYYYMMDD`, holding compressed blocks keyed
-//!     by series ID, first timestamp and flush sequence number (`partitions.rs`, [`block`]).
+//!     by series ID, first timestamp and sequence number (`partitions.rs`, [`block`]):
+//!     even for a flush, odd for a merge; for a timestamp in several blocks, the higher
+//!     sequence number wins.
 //!
 //! # Write path
 //!
@@ -25,11 +27,13 @@
 //!
 //! # Flush, partitions, retention
 //!
-//! Every `--flush-interval`, on `/internal/force_flush` and at shutdown, the commit thread
+//! Every `--flush-interval`, as soon as the head holds more than `--head-max-samples`
+//! samples, on `/internal/force_flush` and at shutdown, the commit thread
 //! starts a new WAL segment and copies the head; the copy is sorted, de-duplicated by
-//! timestamp (last arrival wins), cut by UTC day and written as blocks (timestamps:
-//! delta-of-delta varints; values: Gorilla XOR; zstd when smaller) in one synced batch;
-//! then the copied samples leave the head and older WAL segments are deleted. Retention
+//! timestamp (last arrival wins), cut by UTC day and written as one block per series and
+//! day (timestamps: constant interval, delta-of-delta or grid offsets; values: constant,
+//! Gorilla XOR or decimal mantissas; zstd where it pays) in one synced batch; then the
+//! copied samples leave the head and older WAL segments are deleted. Retention
 //! drops whole day partitions (and their per-day postings) once the day ended before now
 //! minus `--retention`; samples older than that are not accepted.
 //!
@@ -41,8 +45,15 @@
 //! range, streamed in messages of at most 65,536 samples and about 2 MiB (a longer series
 //! comes in consecutive pieces with the same labels).
 //!
-//! After each periodic flush, the partitions of past days that a flush wrote to are
-//! compacted: each series' blocks there are merged into as few blocks as possible.
+//! # Merges
+//!
+//! After each periodic flush, small blocks merge into large ones in every partition, the
+//! current day's included ([`engine::merge`]): a series' flushed blocks in a day merge
+//! once they hold 3,600 samples or the oldest starts an hour before now, into blocks of
+//! up to 8,192 samples. A merged block of 3,600 samples or more is final unless a late
+//! sample overlaps it. Merges run in bounded steps beside flushes and writes.
+//! `/internal/force_merge` (or `force_flush?merge=1`) flushes, merges everything and runs
+//! a RocksDB manual compaction, leaving the data in its final form.
 //!
 //! Not yet done: removing series of expired days from the all-time index and from the
 //! in-memory series map.
@@ -133,7 +144,12 @@ pub async fn run(cfg: StorageConfig, shutdown: CancellationToken) -> Result<(), 
     });
     let router = cairn_common::http::with_request_metrics(http::routes(engine.clone()), "storage");
     let http_task = tokio::spawn(cairn_common::http::serve(http_listener, router, shutdown.clone()));
-    let flusher = tokio::spawn(http::flush_loop(engine.clone(), cfg.flush_interval, shutdown.clone()));
+    let flusher = tokio::spawn(http::flush_loop(
+        engine.clone(),
+        cfg.flush_interval,
+        cfg.head_max_samples,
+        shutdown.clone(),
+    ));
 
     if let Some(path) = &cfg.listen_addr_file {
         cairn_common::listen_addr_file::write(path, &[("http", http_addr), ("grpc", grpc_addr)])

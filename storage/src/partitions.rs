@@ -4,10 +4,10 @@
 //! Block key: series ID (u64 BE) | first timestamp (i64 with the sign bit flipped, BE,
 //! so keys sort by time) | flush sequence number (u64 BE). The sequence number keeps two
 //! flushes that start at the same timestamp apart and orders them: for a timestamp in
-//! several blocks, the block of the later flush wins. Retention drops whole column
-//! families.
+//! several blocks, the block of the later flush wins. Flushes use even sequence numbers,
+//! merges of small blocks ([`merge`]) odd ones. Retention drops whole column families.
 
-pub(crate) mod compact;
+pub(crate) mod merge;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -29,11 +29,12 @@ fn dirty_key(day: u32) -> Vec<u8> {
     format!("dirty_{}", format_day(day)).into_bytes()
 }
 
-/// One block to write: day, series ID, encoded block (first timestamp is read from it).
+/// One block to write: day, series ID, first timestamp (ms), sample count, encoded block.
 pub(crate) struct NewBlock {
     pub(crate) day: u32,
     pub(crate) id: u64,
     pub(crate) first_ts: i64,
+    pub(crate) samples: usize,
     pub(crate) bytes: Vec<u8>,
 }
 
@@ -163,6 +164,22 @@ impl Partitions {
             }
         }
         Ok(out)
+    }
+
+    /// Days marked dirty by a flush (written since their last complete merge), ascending.
+    pub(crate) fn dirty_days(&self) -> Result<Vec<u32>, StorageError> {
+        let mut out = Vec::new();
+        for d in self.days() {
+            if self.db.get(dirty_key(d))?.is_some() {
+                out.push(d);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Clears the dirty mark of `day` (once no series there has unmerged blocks).
+    pub(crate) fn clear_dirty(&self, day: u32) -> Result<(), StorageError> {
+        Ok(self.db.delete(dirty_key(day))?)
     }
 
     /// Drops every partition of a day before `day`. Returns the dropped days.

@@ -10,7 +10,7 @@ use crate::engine::commit::Command;
 use crate::error::StorageError;
 use crate::head::sort_dedup;
 use crate::partitions::NewBlock;
-use crate::partitions::compact::{CompactStats, MAX_BLOCK_SAMPLES};
+use crate::partitions::merge::{MAX_BLOCK_SAMPLES, next_flush_seq};
 use crate::wal;
 
 /// What a flush did.
@@ -41,7 +41,7 @@ impl Engine {
         let (first_kept, snapshot) = rx
             .recv()
             .map_err(|_| StorageError::WalClosed("the commit thread has stopped".into()))??;
-        let seq = self.flush_seq.load(std::sync::atomic::Ordering::SeqCst) + 1;
+        let seq = next_flush_seq(self.flush_seq.load(std::sync::atomic::Ordering::SeqCst));
         let mut stats = FlushStats::default();
         let mut blocks = Vec::new();
         let mut flushed = Vec::with_capacity(snapshot.len());
@@ -59,6 +59,7 @@ impl Engine {
                     day,
                     id,
                     first_ts,
+                    samples: n,
                     bytes: block::encode(&rest[..n]),
                 });
                 rest = &rest[n..];
@@ -69,6 +70,7 @@ impl Engine {
         self.index.sync()?;
         stats.bytes = self.partitions.write(&blocks, seq)?;
         self.flush_seq.store(seq, std::sync::atomic::Ordering::SeqCst);
+        self.note_flushed(&blocks);
         self.head.remove_flushed(&flushed);
         // Keep the memory of indexed days small: older days are re-merged (idempotently)
         // if late samples arrive for them.
@@ -97,39 +99,13 @@ impl Engine {
         let dropped = self.partitions.drop_before(first_kept)?;
         self.index.drop_days_before(first_kept)?;
         self.days_indexed.lock().retain(|(_, d)| *d >= first_kept);
+        self.unmerged.lock().retain(|(d, _), _| *d >= first_kept);
         if !dropped.is_empty() {
             metrics::counter!("cairn_storage_partitions_dropped_total").increment(dropped.len() as u64);
             metrics::gauge!("cairn_storage_partitions").set(self.partitions.days().len() as f64);
             tracing::info!(days = ?dropped.iter().map(|d| crate::day::format_day(*d)).collect::<Vec<_>>(), "dropped partitions past retention");
         }
         Ok(dropped)
-    }
-
-    /// Merges the blocks of each series in every partition of a day before the day of
-    /// `now_ms` that a flush wrote to since its last compaction. Runs between flushes.
-    pub fn compact(&self, now_ms: i64) -> Result<CompactStats, StorageError> {
-        let _no_flush_meanwhile = self.flush_lock.lock();
-        let started = Instant::now();
-        let today = day_of(now_ms);
-        let mut total = CompactStats::default();
-        for day in self.partitions.dirty_days().into_iter().filter(|d| *d < today) {
-            let seq = self.flush_seq.load(std::sync::atomic::Ordering::SeqCst) + 1;
-            let s = self.partitions.compact(day, seq)?;
-            self.flush_seq.store(seq, std::sync::atomic::Ordering::SeqCst);
-            total.series += s.series;
-            total.blocks_in += s.blocks_in;
-            total.blocks_out += s.blocks_out;
-        }
-        if total.series > 0 {
-            metrics::counter!("cairn_storage_blocks_merged_total").increment(total.blocks_in);
-            metrics::gauge!("cairn_storage_partition_bytes").set(self.partitions.bytes() as f64);
-            tracing::info!(
-                ?total,
-                took_ms = started.elapsed().as_millis() as u64,
-                "merged small blocks"
-            );
-        }
-        Ok(total)
     }
 
     /// Samples in the head now (for logs and tests).
