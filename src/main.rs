@@ -3,6 +3,7 @@
 // Dev-dependencies serve the whole-cluster tests in tests/, not this binary's unit tests.
 #![cfg_attr(test, allow(unused_crate_dependencies))]
 
+mod bench;
 mod local;
 
 use clap::{Parser, Subcommand};
@@ -31,6 +32,9 @@ enum Role {
     Select(cairn_select::SelectConfig),
     /// A whole small cluster in one process: one insert, N storage nodes, one select.
     Local(local::LocalConfig),
+    /// Load generators: replay a corpus or generate churn as remote write to any URL.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -46,6 +50,7 @@ fn main() -> anyhow::Result<()> {
             Role::Insert(cfg) => cairn_insert::run(cfg, shutdown).await?,
             Role::Select(cfg) => cairn_select::run(cfg, shutdown).await?,
             Role::Local(cfg) => local::run(cfg, shutdown).await?,
+            Role::Bench(cmd) => bench::run(cmd, shutdown).await?,
         }
         Ok(())
     })
