@@ -9,10 +9,11 @@ use tonic::transport::{Channel, Endpoint};
 /// much smaller pieces, but one write batch may carry a whole remote-write request.
 pub const MAX_MESSAGE_BYTES: usize = 256 * 1024 * 1024;
 
-/// A client for the storage node at `addr` (`host:port`, or a full `http://` URL). The
-/// connection is made on first use and re-made after failures, so a node that is down
-/// at start-up is picked up when it comes back. Errors: `addr` is not a valid URI.
-pub fn storage_client(addr: &str) -> Result<StorageClient<Channel>, String> {
+/// A lazily connected channel to the storage node at `addr` (`host:port`, or a full
+/// `http://` URL): the connection is made on first use and re-made after failures, so a
+/// node that is down at start-up is picked up when it comes back. Errors: `addr` is not a
+/// valid URI.
+pub fn storage_channel(addr: &str) -> Result<Channel, String> {
     let uri = if addr.contains("://") {
         addr.to_string()
     } else {
@@ -24,7 +25,13 @@ pub fn storage_client(addr: &str) -> Result<StorageClient<Channel>, String> {
         .tcp_nodelay(true)
         .http2_keep_alive_interval(Duration::from_secs(30))
         .keep_alive_while_idle(true);
-    Ok(StorageClient::new(endpoint.connect_lazy())
+    Ok(endpoint.connect_lazy())
+}
+
+/// A storage gRPC client over [`storage_channel`], with Cairn's message size limits.
+/// Errors: `addr` is not a valid URI.
+pub fn storage_client(addr: &str) -> Result<StorageClient<Channel>, String> {
+    Ok(StorageClient::new(storage_channel(addr)?)
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES))
 }

@@ -177,6 +177,36 @@ impl Labels {
     }
 }
 
+/// Writes into `out` (cleared first) the canonical series key of labels given as borrowed
+/// `(name, value)` pairs that are already sorted by name, with unique names and no empty
+/// values: byte for byte what [`Labels::canonical_key`] makes of the same label set, so a
+/// caller can key a series without building a [`Labels`]. `out` is reused across calls.
+pub fn canonical_key_of_sorted<'a>(
+    tenant: Tenant,
+    pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    out: &mut Vec<u8>,
+) {
+    out.clear();
+    out.extend_from_slice(&tenant.to_be_bytes());
+    for (name, value) in pairs {
+        out.extend_from_slice(&(name.len() as u32).to_le_bytes());
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(&(value.len() as u32).to_le_bytes());
+        out.extend_from_slice(value.as_bytes());
+    }
+}
+
+/// 64-bit xxh3 of [`canonical_key_of_sorted`], built in `scratch` (reused across calls):
+/// equal to [`Labels::series_hash`] of the same label set and tenant.
+pub fn series_hash_of_sorted<'a>(
+    tenant: Tenant,
+    pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    scratch: &mut Vec<u8>,
+) -> u64 {
+    canonical_key_of_sorted(tenant, pairs, scratch);
+    xxhash_rust::xxh3::xxh3_64(scratch)
+}
+
 impl fmt::Display for Labels {
     /// Prometheus' notation: `name{a="1", b="2"}` with the metric name outside braces.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -246,6 +276,36 @@ mod tests {
             proptest::prop_assert_eq!(Labels::from_canonical_key(&a.canonical_key(t)), Some((t, a.clone())));
             proptest::prop_assert_eq!(a == b, a.canonical_key(t) == b.canonical_key(t));
         }
+    }
+
+    proptest::proptest! {
+        /// The borrowed-pair key and hash equal those of `Labels` for any label set, also
+        /// when the scratch buffer held an earlier, longer key.
+        #[test]
+        fn borrowed_key_is_byte_identical(
+            pairs in proptest::collection::vec(("[a-z_]{1,8}", "\\PC{0,12}"), 0..8),
+            account in proptest::num::u32::ANY,
+            project in proptest::num::u32::ANY,
+        ) {
+            let t = Tenant { account_id: account, project_id: project };
+            let l = Labels::from_pairs(pairs);
+            let sorted: Vec<(&str, &str)> = l.iter().map(|l| (l.name.as_str(), l.value.as_str())).collect();
+            let mut scratch = vec![0xAA; 300];
+            canonical_key_of_sorted(t, sorted.iter().copied(), &mut scratch);
+            proptest::prop_assert_eq!(&scratch, &l.canonical_key(t));
+            proptest::prop_assert_eq!(series_hash_of_sorted(t, sorted.iter().copied(), &mut scratch), l.series_hash(t));
+        }
+    }
+
+    #[test]
+    fn borrowed_key_layout_matches_the_documented_format() {
+        let t = Tenant {
+            account_id: 1,
+            project_id: 2,
+        };
+        let mut key = Vec::new();
+        canonical_key_of_sorted(t, [("a", "xy")], &mut key);
+        assert_eq!(key, [0, 0, 0, 1, 0, 0, 0, 2, 1, 0, 0, 0, b'a', 2, 0, 0, 0, b'x', b'y']);
     }
 
     #[test]

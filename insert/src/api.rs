@@ -95,9 +95,20 @@ async fn remote_write_for(
     let body = body_bytes(body, st.max_request_bytes)?;
     let encoding =
         remote_write::Encoding::from_header(headers.get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok()))?;
-    let raw = remote_write::decompress(&body, encoding, st.max_request_bytes)?;
-    let parsed = remote_write::parse(&raw, &st.limits)?;
-    store(&st, tenant, parsed, "remote_write").await
+    let routed = remote_write::with_body_buffer(|buf| {
+        let raw = remote_write::decompress_into(&body, encoding, st.max_request_bytes, buf)?;
+        // Remote-write senders put one or a few samples in each entry; 64 bytes per entry
+        // is a low estimate of its encoded size, so the batches rarely grow.
+        remote_write::parse(raw, &st.limits, tenant, st.router.batches(raw.len() / 64))
+    })?;
+    drop(body);
+    let remote_write::Routed { batches, rejected } = routed;
+    let stored_series = batches.series();
+    if batches.series() > 0 {
+        let samples = st.router.write_batches(tenant, batches).await?;
+        metrics::counter!("cairn_insert_rows_total", "protocol" => "remote_write").increment(samples as u64);
+    }
+    answer(stored_series, rejected)
 }
 
 async fn import_json_handler(
@@ -141,6 +152,11 @@ async fn store(
         let samples = st.router.write(tenant, series).await?;
         metrics::counter!("cairn_insert_rows_total", "protocol" => protocol).increment(samples as u64);
     }
+    answer(stored_series, rejected)
+}
+
+/// 204, or 400 naming the rejected series when there are any.
+fn answer(stored_series: usize, rejected: Vec<String>) -> Result<StatusCode, InsertError> {
     if rejected.is_empty() {
         Ok(StatusCode::NO_CONTENT)
     } else {

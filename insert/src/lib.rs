@@ -22,6 +22,9 @@ pub mod rows;
 pub mod storage_client;
 pub mod validate;
 
+#[cfg(test)]
+use criterion as _;
+
 pub use config::InsertConfig;
 pub use error::InsertError;
 

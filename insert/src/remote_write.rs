@@ -3,11 +3,13 @@
 //! extension several senders use, zstd (`Content-Encoding: zstd`).
 //! Spec: <https://prometheus.io/docs/specs/prw/remote_write_spec/>.
 
-use cairn_proto::prometheus::WriteRequest;
-use prost::Message;
+pub mod wire;
+
+use cairn_common::{Tenant, labels};
+use cairn_proto::storage::{Label, Series};
 
 use crate::error::InsertError;
-use crate::rows::{Parsed, SeriesRows};
+use crate::router::Batches;
 use crate::validate::{self, Limits};
 
 /// Body compression, from the `Content-Encoding` header.
@@ -35,9 +37,42 @@ impl Encoding {
     }
 }
 
+/// Largest decompression buffer kept for the next request on a thread, bytes.
+const KEPT_BUFFER_BYTES: usize = 16 << 20;
+
+thread_local! {
+    /// The decompression buffer reused by requests handled on this thread.
+    static BODY_BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with this thread's reusable decompression buffer (empty on first use), so
+/// that a busy insert does not allocate and zero a fresh buffer per request. Buffers over
+/// 16 MiB are not kept.
+pub fn with_body_buffer<T>(f: impl FnOnce(&mut Vec<u8>) -> T) -> T {
+    let mut buf = BODY_BUFFER.with(|b| std::mem::take(&mut *b.borrow_mut()));
+    let out = f(&mut buf);
+    if buf.capacity() <= KEPT_BUFFER_BYTES {
+        BODY_BUFFER.with(|b| *b.borrow_mut() = buf);
+    }
+    out
+}
+
 /// Decompresses a body, refusing to produce more than `max_bytes`. Errors: the body is not
 /// valid in its encoding (400), or decompresses past the limit (413).
 pub fn decompress(body: &[u8], encoding: Encoding, max_bytes: usize) -> Result<Vec<u8>, InsertError> {
+    let mut buf = Vec::new();
+    Ok(decompress_into(body, encoding, max_bytes, &mut buf)?.to_vec())
+}
+
+/// [`decompress`] into `buf`, which is reused: it only ever grows, and its contents past
+/// the returned slice are left over from earlier requests. An `identity` body is returned
+/// as is. Errors: as [`decompress`].
+pub fn decompress_into<'a>(
+    body: &'a [u8],
+    encoding: Encoding,
+    max_bytes: usize,
+    buf: &'a mut Vec<u8>,
+) -> Result<&'a [u8], InsertError> {
     let too_large = |n: usize| {
         metrics::counter!("cairn_insert_rows_rejected_total", "reason" => "request_too_large").increment(1);
         InsertError::TooLarge(format!(
@@ -45,65 +80,95 @@ pub fn decompress(body: &[u8], encoding: Encoding, max_bytes: usize) -> Result<V
         ))
     };
     match encoding {
-        Encoding::Identity => Ok(body.to_vec()),
+        Encoding::Identity => Ok(body),
         Encoding::Snappy => {
-            let len = snap::raw::decompress_len(body)
-                .map_err(|e| InsertError::BadRequest(format!("body is not snappy (block format): {e}")))?;
+            let not_snappy =
+                |e: snap::Error| InsertError::BadRequest(format!("body is not snappy (block format): {e}"));
+            let len = snap::raw::decompress_len(body).map_err(not_snappy)?;
             if len > max_bytes {
                 return Err(too_large(len));
             }
-            snap::raw::Decoder::new()
-                .decompress_vec(body)
-                .map_err(|e| InsertError::BadRequest(format!("body is not snappy (block format): {e}")))
+            if buf.len() < len {
+                buf.resize(len, 0);
+            }
+            let n = snap::raw::Decoder::new()
+                .decompress(body, &mut buf[..len])
+                .map_err(not_snappy)?;
+            Ok(&buf[..n])
         }
         Encoding::Zstd => {
             use std::io::Read;
             let decoder = zstd::stream::read::Decoder::new(body)
                 .map_err(|e| InsertError::BadRequest(format!("body is not zstd: {e}")))?;
-            let mut out = Vec::new();
+            buf.clear();
             let read = decoder
                 .take(max_bytes as u64 + 1)
-                .read_to_end(&mut out)
+                .read_to_end(buf)
                 .map_err(|e| InsertError::BadRequest(format!("body is not zstd: {e}")))?;
             if read > max_bytes {
                 return Err(too_large(read));
             }
-            Ok(out)
+            Ok(&buf[..])
         }
     }
 }
 
-/// Decodes a decompressed `WriteRequest` into series. Series without samples are skipped;
-/// series with invalid labels are rejected one by one (see [`validate::labels`]).
-/// Errors: the bytes are not a `WriteRequest` protobuf (400, nothing stored).
-pub fn parse(raw: &[u8], limits: &Limits) -> Result<Parsed, InsertError> {
-    let req = WriteRequest::decode(raw)
-        .map_err(|e| InsertError::BadRequest(format!("body is not a remote-write protobuf WriteRequest: {e}")))?;
-    let mut parsed = Parsed {
-        series: Vec::with_capacity(req.timeseries.len()),
-        rejected: Vec::new(),
-    };
-    for ts in req.timeseries {
-        if ts.samples.is_empty() {
+/// A decoded, validated and routed remote-write request.
+#[derive(Debug)]
+pub struct Routed {
+    /// The valid series, batched per storage node.
+    pub batches: Batches,
+    /// One message per rejected series, naming the problem.
+    pub rejected: Vec<String>,
+}
+
+/// Decodes a decompressed `WriteRequest` of `tenant` and adds its series to `batches`
+/// (from [`crate::router::Router::batches`]). Series without samples are skipped; series
+/// with invalid labels are rejected one by one (same rules and messages as
+/// [`validate::labels`], counted in `cairn_insert_rows_rejected_total{reason}` only when
+/// the whole body decodes). Labels are read borrowed from `raw` and each label string is
+/// allocated once, for the storage message. Errors: the bytes are not a `WriteRequest`
+/// protobuf or hold a label that is not UTF-8 (400, nothing stored).
+pub fn parse(raw: &[u8], limits: &Limits, tenant: Tenant, mut batches: Batches) -> Result<Routed, InsertError> {
+    let mut received: Vec<(&str, &str)> = Vec::with_capacity(32);
+    let mut sorted: Vec<(&str, &str)> = Vec::with_capacity(32);
+    let mut samples: Vec<(i64, f64)> = Vec::with_capacity(8);
+    let mut key: Vec<u8> = Vec::with_capacity(512);
+    let mut rejected = Vec::new();
+    for ts in wire::time_series(raw) {
+        wire::read_series(ts?, &mut received, &mut samples)?;
+        if samples.is_empty() {
             continue;
         }
-        let pairs = ts.labels.iter().map(|l| (l.name.as_str(), l.value.as_str()));
-        match validate::labels(pairs, limits) {
-            Ok(labels) => parsed.series.push(SeriesRows {
-                labels,
-                timestamps_ms: ts.samples.iter().map(|s| s.timestamp).collect(),
-                values: ts.samples.iter().map(|s| s.value).collect(),
-            }),
-            Err(msg) => parsed.rejected.push(msg),
+        if let Err(r) = validate::sorted_pairs(&received, &mut sorted, limits) {
+            rejected.push(r);
+            continue;
         }
+        let hash = labels::series_hash_of_sorted(tenant, sorted.iter().copied(), &mut key);
+        let series = Series {
+            labels: sorted
+                .iter()
+                .map(|&(name, value)| Label {
+                    name: name.to_owned(),
+                    value: value.to_owned(),
+                })
+                .collect(),
+            timestamps_ms: samples.iter().map(|&(t, _)| t).collect(),
+            values: samples.iter().map(|&(_, v)| v).collect(),
+        };
+        batches.push(hash, series);
     }
-    Ok(parsed)
+    Ok(Routed {
+        batches,
+        rejected: rejected.into_iter().map(validate::Rejection::count).collect(),
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cairn_proto::prometheus::{Label, Sample, TimeSeries};
+    use cairn_proto::prometheus::{Label, Sample, TimeSeries, WriteRequest};
+    use prost::Message;
 
     fn series(labels: &[(&str, &str)], samples: &[(i64, f64)]) -> TimeSeries {
         TimeSeries {
@@ -121,29 +186,48 @@ mod tests {
         }
     }
 
+    /// Parses `raw` for two storage nodes, R = 1, tenant 0:0.
+    fn parse2(raw: &[u8]) -> Result<(Vec<Series>, Vec<String>), InsertError> {
+        let routed = parse(raw, &Limits::default(), Tenant::default(), Batches::new(2, 1, 4))?;
+        let series = routed.batches.into_per_node().into_iter().flatten().collect();
+        Ok((series, routed.rejected))
+    }
+
     #[test]
     fn decodes_snappy_and_zstd_bodies_bit_exactly() {
         let stale = f64::from_bits(cairn_common::STALE_NAN_BITS);
         let req = WriteRequest {
             timeseries: vec![series(
-                &[("__name__", "up"), ("job", "a")],
+                &[("job", "a"), ("__name__", "up")],
                 &[(1000, 1.0), (2000, stale)],
             )],
             metadata: vec![],
         };
         let raw = req.encode_to_vec();
+        let mut reused = vec![7u8; 3];
         for (enc, body) in [
             (
                 Encoding::Snappy,
                 snap::raw::Encoder::new().compress_vec(&raw).expect("snappy"),
             ),
             (Encoding::Zstd, zstd::encode_all(raw.as_slice(), 3).expect("zstd")),
+            (Encoding::Identity, raw.clone()),
         ] {
             let plain = decompress(&body, enc, 1 << 20).expect("decompress");
-            let parsed = parse(&plain, &Limits::default()).expect("parse");
-            assert_eq!(parsed.series.len(), 1);
-            assert_eq!(parsed.series[0].timestamps_ms, [1000, 2000]);
-            assert_eq!(parsed.series[0].values[1].to_bits(), cairn_common::STALE_NAN_BITS);
+            assert_eq!(plain, raw);
+            let plain = decompress_into(&body, enc, 1 << 20, &mut reused).expect("decompress");
+            assert_eq!(plain, raw.as_slice());
+            let (series, rejected) = parse2(plain).expect("parse");
+            assert!(rejected.is_empty());
+            assert_eq!(series.len(), 1);
+            let names: Vec<_> = series[0]
+                .labels
+                .iter()
+                .map(|l| (l.name.as_str(), l.value.as_str()))
+                .collect();
+            assert_eq!(names, [("__name__", "up"), ("job", "a")]);
+            assert_eq!(series[0].timestamps_ms, [1000, 2000]);
+            assert_eq!(series[0].values[1].to_bits(), cairn_common::STALE_NAN_BITS);
         }
     }
 
@@ -153,7 +237,7 @@ mod tests {
         assert!(err.to_string().contains("not snappy"), "{err}");
         let not_proto = snap::raw::Encoder::new().compress_vec(b"\xff\xff\xff").expect("snappy");
         let plain = decompress(&not_proto, Encoding::Snappy, 1 << 20).expect("valid snappy");
-        let err = parse(&plain, &Limits::default()).expect_err("not protobuf");
+        let err = parse2(&plain).expect_err("not protobuf");
         assert!(err.to_string().contains("not a remote-write protobuf"), "{err}");
         let big = snap::raw::Encoder::new()
             .compress_vec(&vec![0u8; 4096])
@@ -173,10 +257,47 @@ mod tests {
             ],
             metadata: vec![],
         };
-        let parsed = parse(&req.encode_to_vec(), &Limits::default()).expect("parse");
-        assert_eq!(parsed.series.len(), 1);
-        assert_eq!(parsed.series[0].labels.metric_name(), Some("good"));
-        assert_eq!(parsed.rejected.len(), 1);
-        assert!(parsed.rejected[0].contains("empty label name"));
+        let (series, rejected) = parse2(&req.encode_to_vec()).expect("parse");
+        assert_eq!(series.len(), 1);
+        assert_eq!(series[0].labels[0].value, "good");
+        assert_eq!(rejected.len(), 1);
+        assert!(rejected[0].contains("empty label name"));
+    }
+
+    #[test]
+    fn routes_like_the_labels_path() {
+        // Same series through the JSON/text path (Labels + route) and the remote-write
+        // path must land on the same nodes with the same labels.
+        let tenant = Tenant {
+            account_id: 5,
+            project_id: 1,
+        };
+        let mut req = WriteRequest {
+            timeseries: vec![],
+            metadata: vec![],
+        };
+        let mut rows = Vec::new();
+        for i in 0..64 {
+            let instance = format!("host-{i}:9100");
+            let pairs = [("instance", instance.as_str()), ("__name__", "up"), ("job", "node")];
+            req.timeseries.push(series(&pairs, &[(i, 1.0)]));
+            rows.push(crate::rows::SeriesRows {
+                labels: validate::labels(pairs, &Limits::default()).expect("valid"),
+                timestamps_ms: vec![i],
+                values: vec![1.0],
+            });
+        }
+        for replication_factor in [1, 2, 3] {
+            let routed = parse(
+                &req.encode_to_vec(),
+                &Limits::default(),
+                tenant,
+                Batches::new(3, replication_factor, 64),
+            )
+            .expect("parse");
+            assert_eq!(routed.batches.samples(), 64);
+            let want = crate::router::route(tenant, rows.clone(), 3, replication_factor).into_per_node();
+            assert_eq!(routed.batches.into_per_node(), want);
+        }
     }
 }

@@ -12,12 +12,87 @@ use tonic::Code;
 
 use crate::error::InsertError;
 use crate::rows::SeriesRows;
-use crate::storage_client::StorageNodes;
+use crate::storage_client::{EncodedWrite, StorageNodes};
 
 /// First pause between retries to a failing node; doubled up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 /// Longest pause between retries.
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
+
+/// Series grouped into one batch per storage node: each series goes to its jump-hash
+/// owner and the next `replication_factor - 1` nodes (cloned only for the extra copies).
+#[derive(Debug)]
+pub struct Batches {
+    per_node: Vec<Vec<Series>>,
+    replication_factor: usize,
+    series: usize,
+    samples: usize,
+}
+
+impl Batches {
+    /// Empty batches for `nodes` storage nodes (at least one), with room for about `expected_series`
+    /// series in total so that the batches rarely grow.
+    pub fn new(nodes: usize, replication_factor: usize, expected_series: usize) -> Self {
+        let replication_factor = replication_factor.clamp(1, nodes.max(1));
+        let per_node_capacity = (expected_series * replication_factor).div_ceil(nodes.max(1)) + 16;
+        Batches {
+            per_node: (0..nodes.max(1))
+                .map(|_| Vec::with_capacity(per_node_capacity))
+                .collect(),
+            replication_factor,
+            series: 0,
+            samples: 0,
+        }
+    }
+
+    /// Adds `series`, whose series hash (see [`cairn_common::Labels::series_hash`]) is
+    /// `hash`, to the batches of the nodes that own it.
+    pub fn push(&mut self, hash: u64, series: Series) {
+        self.series += 1;
+        self.samples += series.values.len();
+        let mut owners = ring::owners(hash, self.per_node.len(), self.replication_factor).peekable();
+        while let Some(node) = owners.next() {
+            if owners.peek().is_some() {
+                self.per_node[node].push(series.clone());
+            } else {
+                self.per_node[node].push(series);
+                break;
+            }
+        }
+    }
+
+    /// Series added (each counted once, not once per replica).
+    pub fn series(&self) -> usize {
+        self.series
+    }
+
+    /// Samples added (each counted once, not once per replica).
+    pub fn samples(&self) -> usize {
+        self.samples
+    }
+
+    /// The batches, indexed by node.
+    pub fn into_per_node(self) -> Vec<Vec<Series>> {
+        self.per_node
+    }
+}
+
+/// Splits `series` of `tenant` into [`Batches`] for `nodes` storage nodes.
+pub fn route(tenant: Tenant, series: Vec<SeriesRows>, nodes: usize, replication_factor: usize) -> Batches {
+    let mut batches = Batches::new(nodes, replication_factor, series.len());
+    for s in series {
+        let hash = s.labels.series_hash(tenant);
+        batches.push(
+            hash,
+            Series {
+                labels: s.labels.to_proto(),
+                timestamps_ms: s.timestamps_ms,
+                values: s.values,
+            },
+        );
+    }
+    batches
+}
 
 /// Sends batches to storage nodes.
 pub struct Router {
@@ -43,28 +118,21 @@ impl Router {
     /// ([`InsertError::StorageUnavailable`], answered 503 so the client retries), or a
     /// node that refuses the rows as invalid ([`InsertError::BadRequest`]).
     pub async fn write(&self, tenant: Tenant, series: Vec<SeriesRows>) -> Result<usize, InsertError> {
-        let n = self.nodes.len();
-        let mut per_node: Vec<Vec<Series>> = vec![Vec::new(); n];
-        let mut samples = 0;
-        for s in series {
-            samples += s.values.len();
-            let hash = s.labels.series_hash(tenant);
-            let proto = Series {
-                labels: s.labels.to_proto(),
-                timestamps_ms: s.timestamps_ms,
-                values: s.values,
-            };
-            let mut owners = ring::owners(hash, n, self.replication_factor).peekable();
-            while let Some(node) = owners.next() {
-                if owners.peek().is_some() {
-                    per_node[node].push(proto.clone());
-                } else {
-                    per_node[node].push(proto);
-                    break;
-                }
-            }
-        }
-        let sends = per_node
+        self.write_batches(tenant, route(tenant, series, self.nodes.len(), self.replication_factor))
+            .await
+    }
+
+    /// Empty [`Batches`] for this router's nodes and replication factor.
+    pub fn batches(&self, expected_series: usize) -> Batches {
+        Batches::new(self.nodes.len(), self.replication_factor, expected_series)
+    }
+
+    /// Sends already routed `batches` (made by [`Router::batches`]) of `tenant`, like
+    /// [`Router::write`]. Returns the number of samples stored.
+    pub async fn write_batches(&self, tenant: Tenant, batches: Batches) -> Result<usize, InsertError> {
+        let samples = batches.samples();
+        let sends = batches
+            .into_per_node()
             .into_iter()
             .enumerate()
             .filter(|(_, batch)| !batch.is_empty())
@@ -82,10 +150,11 @@ impl Router {
             .ok_or_else(|| InsertError::Config(format!("no storage node with index {i}")))?;
         let started = Instant::now();
         let deadline = started + self.write_timeout;
-        let request = WriteRequest {
+        // Serialized once; retries resend the same bytes.
+        let request = EncodedWrite::new(&WriteRequest {
             tenant: Some(tenant.to_proto()),
             series: batch,
-        };
+        });
         let mut backoff = FIRST_BACKOFF;
         loop {
             let remaining = deadline.saturating_duration_since(Instant::now());

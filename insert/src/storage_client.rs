@@ -1,17 +1,17 @@
 //! The ordered list of storage nodes an insert writes to, with one lazy gRPC client each.
 
-use cairn_proto::storage::storage_client::StorageClient;
-use tonic::transport::Channel;
+pub mod encoded_write;
 
 use crate::error::InsertError;
+pub use encoded_write::{EncodedWrite, WriteClient};
 
 /// One storage node: its address as configured and its client.
 #[derive(Clone, Debug)]
 pub struct StorageNode {
     /// `host:port` as given by `--storage-node`.
     pub addr: String,
-    /// Client over a lazily connected channel (cheap to clone).
-    pub client: StorageClient<Channel>,
+    /// `Write` client over a lazily connected channel (cheap to clone).
+    pub client: WriteClient,
 }
 
 /// The storage nodes in `--storage-node` order; index `i` is jump-hash bucket `i`.
@@ -19,13 +19,16 @@ pub struct StorageNode {
 pub struct StorageNodes(Vec<StorageNode>);
 
 impl StorageNodes {
-    /// Clients for `addrs`, connected on first use. Errors: an address that is not a URI.
+    /// Clients for `addrs` (`host:port` or a full `http://` URL), connected on first use
+    /// and re-connected after failures ([`cairn_common::grpc::storage_channel`]).
+    /// Errors: an address that is not a URI.
     pub fn connect_lazy(addrs: &[String]) -> Result<Self, InsertError> {
         addrs
             .iter()
             .map(|addr| {
-                let client = cairn_common::grpc::storage_client(addr)
+                let channel = cairn_common::grpc::storage_channel(addr)
                     .map_err(|e| InsertError::Config(format!("--storage-node: {e}")))?;
+                let client = WriteClient::new(channel, cairn_common::grpc::MAX_MESSAGE_BYTES);
                 Ok(StorageNode {
                     addr: addr.clone(),
                     client,

@@ -1,7 +1,7 @@
 //! Label validation shared by every protocol. A series that fails is rejected alone and
 //! counted in `cairn_insert_rows_rejected_total{reason}`; the rest of its request is kept.
 
-use cairn_common::{Labels, METRIC_NAME};
+use cairn_common::{Label, Labels, METRIC_NAME};
 
 /// Limits set by `--max-labels-per-series`, `--max-label-name-bytes`,
 /// `--max-label-value-bytes`.
@@ -25,6 +25,25 @@ impl Default for Limits {
     }
 }
 
+/// Why a series was rejected: the `reason` label of `cairn_insert_rows_rejected_total` and
+/// a message naming the series and the problem.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rejection {
+    /// Counter label, e.g. `duplicate_label_name`.
+    pub reason: &'static str,
+    /// Message for the client, e.g. `series {__name__="up", a="1", a="2"}: duplicate label name "a"`.
+    pub message: String,
+}
+
+impl Rejection {
+    /// Counts the rejection in `cairn_insert_rows_rejected_total{reason}` and returns its
+    /// message.
+    pub fn count(self) -> String {
+        metrics::counter!("cairn_insert_rows_rejected_total", "reason" => self.reason).increment(1);
+        self.message
+    }
+}
+
 /// Checks raw `(name, value)` pairs as received and builds the series' [`Labels`].
 /// Pairs with an empty value are dropped (Prometheus: an empty value is an absent label).
 /// Errors (the message names the series and the problem, and the reason is counted):
@@ -34,14 +53,33 @@ pub fn labels<'a>(
     pairs: impl IntoIterator<Item = (&'a str, &'a str)> + Clone,
     limits: &Limits,
 ) -> Result<Labels, String> {
-    let reject = |reason: &'static str, msg: String| {
-        metrics::counter!("cairn_insert_rows_rejected_total", "reason" => reason).increment(1);
-        Err(msg)
-    };
+    let received: Vec<(&str, &str)> = pairs.into_iter().collect();
+    let mut sorted = Vec::with_capacity(received.len());
+    sorted_pairs(&received, &mut sorted, limits).map_err(Rejection::count)?;
+    Ok(Labels::from_sorted(
+        sorted
+            .iter()
+            .map(|&(name, value)| Label {
+                name: name.to_string(),
+                value: value.to_string(),
+            })
+            .collect(),
+    ))
+}
+
+/// The allocation-free form of [`labels`]: checks `received` (pairs in the order sent)
+/// by the same rules and, when they pass, leaves in `sorted` (cleared first, reused across
+/// series) the series' labels sorted by name with empty values dropped. Nothing is
+/// counted: the caller decides when a rejection counts (see [`Rejection::count`]).
+pub fn sorted_pairs<'a>(
+    received: &[(&'a str, &'a str)],
+    sorted: &mut Vec<(&'a str, &'a str)>,
+    limits: &Limits,
+) -> Result<(), Rejection> {
+    let reject = |reason: &'static str, message: String| Err(Rejection { reason, message });
     let shown = || {
-        let mut s: String = pairs
-            .clone()
-            .into_iter()
+        let mut s: String = received
+            .iter()
             .map(|(n, v)| format!("{n}={v:?}"))
             .collect::<Vec<_>>()
             .join(", ");
@@ -55,9 +93,7 @@ pub fn labels<'a>(
         }
         format!("{{{s}}}")
     };
-    let mut count = 0;
-    for (name, value) in pairs.clone() {
-        count += 1;
+    for &(name, value) in received {
         if name.is_empty() {
             return reject("empty_label_name", format!("series {}: empty label name", shown()));
         }
@@ -84,6 +120,7 @@ pub fn labels<'a>(
             );
         }
     }
+    let count = received.len();
     if count > limits.max_labels_per_series {
         return reject(
             "too_many_labels",
@@ -94,22 +131,23 @@ pub fn labels<'a>(
             ),
         );
     }
-    let mut names: Vec<&str> = pairs.clone().into_iter().map(|(n, _)| n).collect();
-    names.sort_unstable();
-    if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+    sorted.clear();
+    sorted.extend_from_slice(received);
+    sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    if let Some(w) = sorted.windows(2).find(|w| w[0].0 == w[1].0) {
         return reject(
             "duplicate_label_name",
-            format!("series {}: duplicate label name {:?}", shown(), w[0]),
+            format!("series {}: duplicate label name {:?}", shown(), w[0].0),
         );
     }
-    let labels = Labels::from_pairs(pairs.clone());
-    if labels.metric_name().is_none() {
+    sorted.retain(|&(_, value)| !value.is_empty());
+    if !sorted.iter().any(|&(name, _)| name == METRIC_NAME) {
         return reject(
             "missing_metric_name",
             format!("series {}: no {METRIC_NAME} label", shown()),
         );
     }
-    Ok(labels)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -148,5 +186,27 @@ mod tests {
         let many: Vec<(String, String)> = (0..61).map(|i| (format!("l{i}"), "v".to_string())).collect();
         let err = labels(many.iter().map(|(n, v)| (n.as_str(), v.as_str())), &Limits::default()).expect_err("too many");
         assert!(err.contains("--max-labels-per-series"), "{err}");
+    }
+
+    #[test]
+    fn sorted_pairs_sorts_and_reuses_the_buffer() {
+        let mut sorted = vec![("stale", "entry")];
+        let received = [("job", "a"), ("__name__", "up"), ("x", ""), ("instance", "h:1")];
+        sorted_pairs(&received, &mut sorted, &Limits::default()).expect("valid");
+        assert_eq!(sorted, [("__name__", "up"), ("instance", "h:1"), ("job", "a")]);
+        let err = sorted_pairs(
+            &[("__name__", "up"), ("a", "1"), ("a", "")],
+            &mut sorted,
+            &Limits::default(),
+        )
+        .expect_err("duplicate");
+        assert_eq!(err.reason, "duplicate_label_name");
+        assert_eq!(
+            err.message,
+            r#"series {__name__="up", a="1", a=""}: duplicate label name "a""#
+        );
+        let err = sorted_pairs(&[("__name__", ""), ("a", "1")], &mut sorted, &Limits::default())
+            .expect_err("empty name value");
+        assert_eq!(err.reason, "missing_metric_name");
     }
 }

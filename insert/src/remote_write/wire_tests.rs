@@ -1,0 +1,144 @@
+use cairn_proto::prometheus::{Label, MetricMetadata, Sample, TimeSeries, WriteRequest};
+use proptest::prelude::*;
+use prost::Message;
+
+use super::*;
+
+type Content = Vec<(Vec<(String, String)>, Vec<(i64, u64)>)>;
+
+/// Everything the reader yields, owned; values as bits so NaN payloads compare.
+fn read_all(body: &[u8]) -> Result<Content, InsertError> {
+    let mut labels = Vec::new();
+    let mut samples = Vec::new();
+    let mut out = Vec::new();
+    for ts in time_series(body) {
+        read_series(ts?, &mut labels, &mut samples)?;
+        out.push((
+            labels.iter().map(|&(n, v)| (n.to_string(), v.to_string())).collect(),
+            samples.iter().map(|&(t, v)| (t, v.to_bits())).collect(),
+        ));
+    }
+    Ok(out)
+}
+
+fn content_of(req: &WriteRequest) -> Content {
+    req.timeseries
+        .iter()
+        .map(|ts| {
+            (
+                ts.labels.iter().map(|l| (l.name.clone(), l.value.clone())).collect(),
+                ts.samples.iter().map(|s| (s.timestamp, s.value.to_bits())).collect(),
+            )
+        })
+        .collect()
+}
+
+fn arb_request() -> impl Strategy<Value = WriteRequest> {
+    let label = ("\\PC{0,10}", "\\PC{0,20}").prop_map(|(name, value)| Label { name, value });
+    let sample = (any::<u64>(), any::<i64>()).prop_map(|(bits, timestamp)| Sample {
+        value: f64::from_bits(bits),
+        timestamp,
+    });
+    let series = (
+        proptest::collection::vec(label, 0..6),
+        proptest::collection::vec(sample, 0..4),
+    )
+        .prop_map(|(labels, samples)| TimeSeries { labels, samples });
+    let metadata = ("\\PC{0,8}", "\\PC{0,8}").prop_map(|(metric_family_name, help)| MetricMetadata {
+        r#type: 1,
+        metric_family_name,
+        help,
+        unit: String::new(),
+    });
+    (
+        proptest::collection::vec(series, 0..6),
+        proptest::collection::vec(metadata, 0..2),
+    )
+        .prop_map(|(timeseries, metadata)| WriteRequest { timeseries, metadata })
+}
+
+proptest! {
+    /// Whatever prost encodes, the reader returns the same labels and bit-identical samples.
+    #[test]
+    fn reads_what_prost_encodes(req in arb_request()) {
+        let body = req.encode_to_vec();
+        prop_assert_eq!(read_all(&body).expect("valid body"), content_of(&req));
+    }
+
+    /// Random bytes never panic; when both the reader and prost accept them, they agree.
+    #[test]
+    fn random_bytes_never_panic(body in proptest::collection::vec(any::<u8>(), 0..200)) {
+        if let Ok(content) = read_all(&body)
+            && let Ok(req) = WriteRequest::decode(body.as_slice())
+        {
+            prop_assert_eq!(content, content_of(&req));
+        }
+    }
+
+    /// Valid bodies cut short or with one byte changed never panic; a cut body is either
+    /// an error or, when cut between entries, the entries before the cut.
+    #[test]
+    fn damaged_bodies_never_panic(req in arb_request(), cut in any::<prop::sample::Index>(), flip in any::<(prop::sample::Index, u8)>()) {
+        let body = req.encode_to_vec();
+        if !body.is_empty() {
+            if let Ok(prefix) = read_all(&body[..cut.index(body.len())]) {
+                let full = content_of(&req);
+                prop_assert!(full.starts_with(&prefix), "{prefix:?} is not a prefix of {full:?}");
+            }
+            let mut changed = body.clone();
+            let i = flip.0.index(body.len());
+            changed[i] ^= flip.1 | 1;
+            let _ = read_all(&changed);
+        }
+    }
+}
+
+#[test]
+fn skips_unknown_fields_of_every_wire_type() {
+    let known = WriteRequest {
+        timeseries: vec![TimeSeries {
+            labels: vec![Label {
+                name: "__name__".into(),
+                value: "up".into(),
+            }],
+            samples: vec![Sample {
+                value: 1.5,
+                timestamp: -7,
+            }],
+        }],
+        metadata: vec![],
+    };
+    let mut body = known.encode_to_vec();
+    // Field 9 of each wire type at the top level: varint, fixed64, bytes, fixed32.
+    body.extend_from_slice(&[9 << 3, 0x96, 0x01]);
+    body.extend_from_slice(&[9 << 3 | 1, 1, 2, 3, 4, 5, 6, 7, 8]);
+    body.extend_from_slice(&[9 << 3 | 2, 2, b'h', b'i']);
+    body.extend_from_slice(&[9 << 3 | 5, 1, 2, 3, 4]);
+    assert_eq!(read_all(&body).expect("valid"), content_of(&known));
+}
+
+#[test]
+fn malformed_bodies_are_errors_naming_the_problem() {
+    let cases: [(&[u8], &str); 6] = [
+        (&[0x0a, 0x05, 0x0a], "runs past its message"),
+        (&[0x0a], "truncated varint"),
+        (&[0x08, 0x01], "WriteRequest field 1 has wire type 0, expected 2"),
+        (&[0x00, 0x01], "field number 0"),
+        (&[0x13], "field 2 is a group"),
+        // TimeSeries{Label{name: 0xff}}: not UTF-8.
+        (&[0x0a, 0x05, 0x0a, 0x03, 0x0a, 0x01, 0xff], "label name is not UTF-8"),
+    ];
+    for (body, want) in cases {
+        let err = read_all(body).expect_err("malformed");
+        let msg = err.to_string();
+        assert!(msg.contains("not a remote-write protobuf"), "{msg}");
+        assert!(msg.contains(want), "{msg:?} should contain {want:?}");
+    }
+    let too_long = [0x0a, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f];
+    assert!(
+        read_all(&too_long)
+            .expect_err("overflow")
+            .to_string()
+            .contains("over 64 bits")
+    );
+}
