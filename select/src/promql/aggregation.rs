@@ -4,6 +4,7 @@
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use cairn_common::{Labels, METRIC_NAME};
 use promql_parser::parser::{AggregateExpr, LabelModifier};
@@ -31,16 +32,54 @@ fn group_labels(l: &Labels, m: &Option<LabelModifier>) -> Labels {
     }
 }
 
+/// Most input series one aggregation remembers the group key of; past it the memory is
+/// cleared (inputs whose labels are made anew at every step would otherwise pile up).
+const MAX_REMEMBERED_KEYS: usize = 1 << 18;
+
+/// The group keys of one aggregation's input series, computed once per series for the
+/// whole query rather than at every step. Inputs are known by the address of their shared
+/// labels, kept alive here so that an address is never reused for other labels; equal
+/// keys share one `Arc`, so groups are found by the key's address too.
+#[derive(Debug, Default)]
+pub(crate) struct GroupKeys {
+    by_input: HashMap<usize, (Arc<Labels>, Arc<Labels>)>,
+    interned: HashMap<Labels, Arc<Labels>>,
+}
+
+impl GroupKeys {
+    /// The group key of `labels` under `by`/`without` modifier `m`.
+    fn key(&mut self, labels: &Arc<Labels>, m: &Option<LabelModifier>) -> Arc<Labels> {
+        let addr = Arc::as_ptr(labels) as usize;
+        if let Some((_, key)) = self.by_input.get(&addr) {
+            return Arc::clone(key);
+        }
+        if self.by_input.len() >= MAX_REMEMBERED_KEYS {
+            self.by_input.clear();
+        }
+        let key = group_labels(labels, m);
+        let key = match self.interned.get(&key) {
+            Some(k) => Arc::clone(k),
+            None => {
+                let k = Arc::new(key.clone());
+                self.interned.insert(key, Arc::clone(&k));
+                k
+            }
+        };
+        self.by_input.insert(addr, (Arc::clone(labels), Arc::clone(&key)));
+        key
+    }
+}
+
 /// Groups samples by key, keeping the order of first appearance.
-fn groups(v: Vec<Sample>, m: &Option<LabelModifier>) -> Vec<(Labels, Vec<Sample>)> {
-    let mut index: HashMap<Labels, usize> = HashMap::new();
-    let mut out: Vec<(Labels, Vec<Sample>)> = Vec::new();
+fn groups(keys: &mut GroupKeys, v: Vec<Sample>, m: &Option<LabelModifier>) -> Vec<(Arc<Labels>, Vec<Sample>)> {
+    let mut index: HashMap<usize, usize> = HashMap::new();
+    let mut out: Vec<(Arc<Labels>, Vec<Sample>)> = Vec::new();
     for s in v {
-        let key = group_labels(&s.labels, m);
-        match index.get(&key) {
+        let key = keys.key(&s.labels, m);
+        match index.get(&(Arc::as_ptr(&key) as usize)) {
             Some(&i) => out[i].1.push(s),
             None => {
-                index.insert(key.clone(), out.len());
+                index.insert(Arc::as_ptr(&key) as usize, out.len());
                 out.push((key, vec![s]));
             }
         }
@@ -87,10 +126,29 @@ pub(crate) fn eval_aggregate(ev: &mut Evaluator<'_>, a: &AggregateExpr, t: i64) 
         Val::Vector(v) => v,
         other => return Err(exec(format!("aggregation over {} is not allowed", other.type_name()))),
     };
+    let node = std::ptr::from_ref::<AggregateExpr>(a) as usize;
+    let mut keys = ev.group_keys.remove(&node).unwrap_or_default();
+    let out = aggregate(ev, &mut keys, a, &op, k_param, label_param, input, t);
+    ev.group_keys.insert(node, keys);
+    out
+}
+
+/// Aggregates `input` at `t` (ms) with the parameters already evaluated.
+#[allow(clippy::too_many_arguments)]
+fn aggregate(
+    ev: &mut Evaluator<'_>,
+    keys: &mut GroupKeys,
+    a: &AggregateExpr,
+    op: &str,
+    k_param: Option<f64>,
+    label_param: Option<String>,
+    input: Vec<Sample>,
+    t: i64,
+) -> Result<Val, QueryError> {
     let m = &a.modifier;
     let mut out: Vec<Sample> = Vec::new();
-    let sample = |labels: Labels, v: f64, drop: bool| Sample { labels, t, v, drop };
-    match op.as_str() {
+    let sample = |labels: Arc<Labels>, v: f64, drop: bool| Sample { labels, t, v, drop };
+    match op {
         "topk" | "bottomk" | "limitk" => {
             let k = k_param.unwrap_or(0.0);
             if k.is_nan() {
@@ -100,7 +158,7 @@ pub(crate) fn eval_aggregate(ev: &mut Evaluator<'_>, a: &AggregateExpr, t: i64) 
                 return Ok(Val::Vector(Vec::new()));
             }
             let k = if k >= usize::MAX as f64 { usize::MAX } else { k as usize };
-            for (_, mut g) in groups(input, m) {
+            for (_, mut g) in groups(keys, input, m) {
                 if op != "limitk" {
                     let top = op == "topk";
                     g.sort_by(|x, y| cmp_k(x.v, y.v, top));
@@ -126,7 +184,7 @@ pub(crate) fn eval_aggregate(ev: &mut Evaluator<'_>, a: &AggregateExpr, t: i64) 
             for s in input {
                 // The series as it would leave the query: without its name when dropped.
                 let off = if s.drop {
-                    super::functions::sample_offset(&super::eval::drop_name(s.labels.clone()))
+                    super::functions::sample_offset(&super::eval::drop_name(Labels::clone(&s.labels)))
                 } else {
                     super::functions::sample_offset(&s.labels)
                 };
@@ -148,7 +206,7 @@ pub(crate) fn eval_aggregate(ev: &mut Evaluator<'_>, a: &AggregateExpr, t: i64) 
                     Some(&i) => out[i].v += 1.0,
                     None => {
                         index.insert(key.clone(), out.len());
-                        out.push(sample(key, 1.0, false));
+                        out.push(sample(Arc::new(key), 1.0, false));
                     }
                 }
             }
@@ -163,9 +221,9 @@ pub(crate) fn eval_aggregate(ev: &mut Evaluator<'_>, a: &AggregateExpr, t: i64) 
                     ));
                 }
             }
-            for (key, g) in groups(input, m) {
+            for (key, g) in groups(keys, input, m) {
                 let vals: Vec<f64> = g.iter().map(|s| s.v).collect();
-                let v = simple(&op, &vals, k_param)?;
+                let v = simple(op, &vals, k_param)?;
                 // The name survives only under `by (__name__)`; dropped if any input drops it.
                 let drop = key.metric_name().is_some() && g.iter().any(|s| s.drop);
                 out.push(sample(key, v, drop));

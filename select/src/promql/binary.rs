@@ -3,6 +3,7 @@
 //! vector matching (Prometheus `VectorBinop`, `VectorscalarBinop`, `resultMetric`).
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use cairn_common::{Labels, METRIC_NAME};
 use promql_parser::parser::{BinaryExpr, LabelModifier, VectorMatchCardinality};
@@ -240,7 +241,7 @@ fn vector_vector(
         }
         let drop = is_arith(op) || return_bool || ldrop;
         out.push(Sample {
-            labels: metric,
+            labels: Arc::new(metric),
             t,
             v,
             drop,

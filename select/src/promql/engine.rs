@@ -3,6 +3,7 @@
 //! the result as Prometheus' `query` and `query_range` do.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cairn_common::Labels;
@@ -71,7 +72,7 @@ impl Engine {
                 let out: Vec<InstantSample> = v
                     .into_iter()
                     .map(|s| InstantSample {
-                        labels: if s.drop { drop_name(s.labels) } else { s.labels },
+                        labels: output_labels(s.labels, s.drop),
                         t_ms: time_ms,
                         v: s.v,
                     })
@@ -83,8 +84,8 @@ impl Engine {
                 let out: Vec<RangeSeries> = m
                     .into_iter()
                     .map(|s| RangeSeries {
-                        labels: if s.drop { drop_name(s.labels) } else { s.labels },
-                        samples: s.points,
+                        labels: output_labels(s.labels, s.drop),
+                        samples: s.points.to_vec(),
                     })
                     .collect();
                 ensure_unique(out.iter().map(|s| &s.labels))?;
@@ -134,20 +135,38 @@ impl Engine {
         let started = Instant::now();
         let (store, mut warnings) = self.fetch(q, &expr, start_ms, end_ms).await?;
         let mut ev = self.evaluator(&store, start_ms, end_ms, step_ms);
-        let mut out: HashMap<Labels, Vec<(i64, f64)>> = HashMap::new();
+        // Output series by their labels as they leave the query, and, per step sample
+        // labels (by address: the evaluator shares one `Arc` per series across steps) and
+        // name dropping, the output series they go to. Each `Arc` is kept alive in the map,
+        // so an address is never reused while the map holds it.
+        let mut out: Vec<(Labels, Vec<(i64, f64)>)> = Vec::new();
+        let mut by_labels: HashMap<Labels, usize> = HashMap::new();
+        let mut by_ptr: HashMap<(*const Labels, bool), (Arc<Labels>, usize)> = HashMap::new();
         let mut total = 0usize;
         let mut t = start_ms;
         while t <= end_ms {
             ev.samples_in_step = 0;
             match ev.eval(&expr, t)? {
-                Val::Scalar(v) => out.entry(Labels::default()).or_default().push((t, v)),
+                Val::Scalar(v) => {
+                    let i = output_index(&mut out, &mut by_labels, Labels::default());
+                    out[i].1.push((t, v));
+                }
                 Val::Vector(vec) => {
                     total += vec.len();
                     // Names are dropped per step; series equal after it merge across
                     // steps, but must not collide within one step.
                     for s in vec {
-                        let labels = if s.drop { drop_name(s.labels) } else { s.labels };
-                        let points = out.entry(labels).or_default();
+                        let key = (Arc::as_ptr(&s.labels), s.drop);
+                        let i = match by_ptr.get(&key) {
+                            Some((_, i)) => *i,
+                            None => {
+                                let labels = output_labels(Arc::clone(&s.labels), s.drop);
+                                let i = output_index(&mut out, &mut by_labels, labels);
+                                by_ptr.insert(key, (s.labels, i));
+                                i
+                            }
+                        };
+                        let points = &mut out[i].1;
                         if points.last().is_some_and(|p| p.0 == t) {
                             return Err(QueryError::Execution(
                                 "vector cannot contain metrics with the same labelset".into(),
@@ -167,6 +186,11 @@ impl Engine {
                 return Err(QueryError::TooManySamples(
                     "query processing would load too many samples into memory in query execution".into(),
                 ));
+            }
+            // Labels made at one step only (not shared across steps) would otherwise pile
+            // up; the output index is still found by value through `by_labels`.
+            if by_ptr.len() > 4 * by_labels.len() + 1024 {
+                by_ptr.clear();
             }
             self.check_timeout(started)?;
             t += step_ms;
@@ -198,6 +222,7 @@ impl Engine {
             warnings: Vec::new(),
             infos: Vec::new(),
             subquery_cache: HashMap::new(),
+            group_keys: HashMap::new(),
         }
     }
 
@@ -233,6 +258,12 @@ impl Engine {
                 .collect();
             // Prometheus' series sets come sorted by labels; `limitk` and ties rely on it.
             series.sort_by(|a, b| a.labels.cmp(&b.labels));
+            // Functions over ranges rely on a selector's series having distinct labels.
+            if series.windows(2).any(|w| w[0].labels == w[1].labels) {
+                return Err(QueryError::Execution(
+                    "vector cannot contain metrics with the same labelset".into(),
+                ));
+            }
             store.by_selector.insert(key, series);
         }
         Ok((store, warnings))
@@ -250,6 +281,27 @@ fn ensure_unique<'a>(labels: impl Iterator<Item = &'a Labels>) -> Result<(), Que
         }
     }
     Ok(())
+}
+
+/// A result series' labels: shared labels taken out of their `Arc` (copied only when still
+/// shared), without the metric name when an operation dropped it.
+fn output_labels(labels: Arc<Labels>, drop: bool) -> Labels {
+    let labels = Arc::unwrap_or_clone(labels);
+    if drop { drop_name(labels) } else { labels }
+}
+
+/// The index in `out` of the output series with `labels`, adding an empty one if new.
+fn output_index(
+    out: &mut Vec<(Labels, Vec<(i64, f64)>)>,
+    by_labels: &mut HashMap<Labels, usize>,
+    labels: Labels,
+) -> usize {
+    if let Some(&i) = by_labels.get(&labels) {
+        return i;
+    }
+    by_labels.insert(labels.clone(), out.len());
+    out.push((labels, Vec::new()));
+    out.len() - 1
 }
 
 fn type_display(t: ValueType) -> &'static str {

@@ -2,6 +2,7 @@
 //! the query. A range query evaluates the expression at every step, as Prometheus does.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use cairn_common::Labels;
@@ -11,6 +12,10 @@ use super::error::{QueryError, exec};
 use super::selector::{Store, select_instant, select_range, selector_key, to_matchers};
 use super::value::{Sample, Series, Val};
 use super::{aggregation, binary, functions};
+
+/// A subquery's output series under construction: whether its name is dropped, and its
+/// `(t_ms, v)` points.
+type SubqueryPoints = (bool, Vec<(i64, f64)>);
 
 /// State of one query's evaluation.
 pub(crate) struct Evaluator<'a> {
@@ -36,6 +41,9 @@ pub(crate) struct Evaluator<'a> {
     /// inner step grid, so each inner step is evaluated once per query, not once per outer
     /// step. An inner value depends only on its time, so reuse is exact.
     pub subquery_cache: HashMap<usize, BTreeMap<i64, Val>>,
+    /// Group keys of each aggregation's input series, by node (its address in the
+    /// query's syntax tree), kept for the whole query.
+    pub group_keys: HashMap<usize, aggregation::GroupKeys>,
 }
 
 /// Milliseconds of a duration.
@@ -157,7 +165,7 @@ impl Evaluator<'_> {
         if ti <= lo {
             ti += step;
         }
-        let mut by_labels: BTreeMap<Labels, (bool, Vec<(i64, f64)>)> = BTreeMap::new();
+        let mut by_labels: BTreeMap<Arc<Labels>, SubqueryPoints> = BTreeMap::new();
         let node = std::ptr::from_ref::<Expr>(&sq.expr) as usize;
         let mut cache = self.subquery_cache.remove(&node).unwrap_or_default();
         // Inner steps left of this window are not read again by later outer steps of a
@@ -173,7 +181,7 @@ impl Evaluator<'_> {
                 }
             };
             match val {
-                Val::Scalar(v) => by_labels.entry(Labels::default()).or_default().1.push((ti, v)),
+                Val::Scalar(v) => by_labels.entry(Arc::default()).or_default().1.push((ti, v)),
                 Val::Vector(vec) => {
                     for s in vec {
                         let e = by_labels.entry(s.labels).or_default();
@@ -194,7 +202,11 @@ impl Evaluator<'_> {
         Ok(Val::Matrix(
             by_labels
                 .into_iter()
-                .map(|(labels, (drop, points))| Series { labels, points, drop })
+                .map(|(labels, (drop, points))| Series {
+                    labels,
+                    points: points.into(),
+                    drop,
+                })
                 .collect(),
         ))
     }

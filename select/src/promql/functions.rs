@@ -75,7 +75,7 @@ pub(crate) fn eval_call(ev: &mut Evaluator<'_>, c: &Call, t: i64) -> Result<Val,
                 return Ok(Val::Vector(Vec::new()));
             }
             Ok(Val::Vector(vec![Sample {
-                labels: absent_labels(arg_expr(0)),
+                labels: absent_labels(arg_expr(0)).into(),
                 t,
                 v: 1.0,
                 drop: false,

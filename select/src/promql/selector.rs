@@ -4,57 +4,113 @@
 
 use std::cell::Cell;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use cairn_common::{Labels, MatchOp, Matcher};
 use promql_parser::label::MatchOp as ParserOp;
 use promql_parser::parser::VectorSelector;
 
 use super::error::QueryError;
-use super::value::{Sample, Series};
+use super::value::{Points, Sample, Series};
 
 /// The samples of one series held for the whole query (timestamps ascending, ms).
 #[derive(Debug, Clone)]
 pub(crate) struct StoredSeries {
-    pub labels: Labels,
-    pub ts: Vec<i64>,
-    pub vs: Vec<f64>,
-    /// Where the last two searches ended (window end, window start): the next search of a
-    /// range query's next step starts there, so stepping through a series reads memory in
-    /// order instead of binary-searching it from scratch at every step.
-    pub hints: [Cell<usize>; 2],
+    /// Shared by every sample selected from the series.
+    pub labels: Arc<Labels>,
+    /// The `(t, v)` samples without staleness markers: range selections are windows of it.
+    pub fresh: Arc<[(i64, f64)]>,
+    /// Timestamps of the staleness markers, ascending, ms (usually none).
+    pub stale: Vec<i64>,
+    /// Where the last searches of `fresh` ended (instant selection; range start and end):
+    /// the next search of a range query's next step starts there, so stepping
+    /// through a series reads memory in order instead of binary-searching it from scratch
+    /// at every step.
+    pub hints: [Cell<usize>; 3],
+}
+
+/// The number of leading indexes `i` in `lo..hi` with `le(i)` true (`le` true then false).
+fn partition(mut lo: usize, mut hi: usize, le: impl Fn(usize) -> bool) -> usize {
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if le(mid) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
+}
+
+/// Samples read one by one from a search hint before searching exponentially.
+const LINEAR_PROBE: usize = 16;
+
+/// The number of timestamps `<= t` among `len` ascending ones read by `at`, searching
+/// forward from `hint` (an exponential search) when `t` is not before it, else over all of
+/// them. Stores the answer in `hint`.
+fn count_le_from(len: usize, at: impl Fn(usize) -> i64, t: i64, hint: &Cell<usize>) -> usize {
+    let start = hint.get().min(len);
+    let idx = if start == 0 || at(start - 1) <= t {
+        // A range query's next step usually moves a few samples on: read them in order
+        // first, then search exponentially.
+        let near = (start + LINEAR_PROBE).min(len);
+        let mut i = start;
+        while i < near && at(i) <= t {
+            i += 1;
+        }
+        if i < near || i == len {
+            hint.set(i);
+            return i;
+        }
+        // Every index below `lo` is <= t; `hi` is past the end or > t.
+        let (mut lo, mut hi, mut step) = (i, i, 1usize);
+        while hi < len && at(hi) <= t {
+            lo = hi + 1;
+            hi = hi.saturating_add(step);
+            step = step.saturating_mul(2);
+        }
+        partition(lo, hi.min(len), |i| at(i) <= t)
+    } else {
+        partition(0, len, |i| at(i) <= t)
+    };
+    hint.set(idx);
+    idx
 }
 
 impl StoredSeries {
     /// A series with its samples (timestamps ascending, ms).
     pub fn new(labels: Labels, ts: Vec<i64>, vs: Vec<f64>) -> Self {
+        let mut stale = Vec::new();
+        let fresh: Arc<[(i64, f64)]> = ts
+            .iter()
+            .zip(&vs)
+            .filter(|&(&t, &v)| {
+                let is_stale = cairn_common::is_stale_nan(v);
+                if is_stale {
+                    stale.push(t);
+                }
+                !is_stale
+            })
+            .map(|(&t, &v)| (t, v))
+            .collect();
         StoredSeries {
-            labels,
-            ts,
-            vs,
-            hints: [Cell::new(0), Cell::new(0)],
+            labels: Arc::new(labels),
+            fresh,
+            stale,
+            hints: [Cell::new(0), Cell::new(0), Cell::new(0)],
         }
     }
 
-    /// The number of samples with timestamp `<= t`, searching forward from hint `h` (an
-    /// exponential search) when `t` is not before it, else over the whole series.
+    /// The number of samples (without staleness markers) with timestamp `<= t`, searching
+    /// forward from hint `h`.
     fn count_le(&self, t: i64, h: usize) -> usize {
-        let ts = &self.ts;
-        let start = self.hints[h].get().min(ts.len());
-        let idx = if start == 0 || ts[start - 1] <= t {
-            // Every index below `lo` is <= t; `hi` is past the end or > t.
-            let (mut lo, mut hi, mut step) = (start, start, 1usize);
-            while hi < ts.len() && ts[hi] <= t {
-                lo = hi + 1;
-                hi = hi.saturating_add(step);
-                step = step.saturating_mul(2);
-            }
-            let hi = hi.min(ts.len());
-            lo + ts[lo..hi].partition_point(|&x| x <= t)
-        } else {
-            ts.partition_point(|&x| x <= t)
-        };
-        self.hints[h].set(idx);
-        idx
+        count_le_from(self.fresh.len(), |i| self.fresh[i].0, t, &self.hints[h])
+    }
+
+    /// The timestamp of the latest staleness marker at or before `t`, ms.
+    fn stale_at_or_before(&self, t: i64) -> Option<i64> {
+        let n = self.stale.partition_point(|&x| x <= t);
+        n.checked_sub(1).map(|i| self.stale[i])
     }
 }
 
@@ -109,12 +165,13 @@ pub(crate) fn select_instant(series: &[StoredSeries], t: i64, lookback: i64) -> 
         if idx == 0 {
             continue;
         }
-        let (ts, v) = (s.ts[idx - 1], s.vs[idx - 1]);
-        if ts <= t - lookback || cairn_common::is_stale_nan(v) {
+        let (ts, v) = s.fresh[idx - 1];
+        // A staleness marker after the latest sample ends the series there.
+        if ts <= t - lookback || s.stale_at_or_before(t).is_some_and(|m| m > ts) {
             continue;
         }
         out.push(Sample {
-            labels: s.labels.clone(),
+            labels: Arc::clone(&s.labels),
             t: ts,
             v,
             drop: false,
@@ -129,15 +186,11 @@ pub(crate) fn select_range(series: &[StoredSeries], t: i64, range: i64) -> Vec<S
     let mut out = Vec::new();
     for s in series {
         let lo = s.count_le(t - range, 1);
-        let hi = s.count_le(t, 0);
-        let points: Vec<(i64, f64)> = (lo..hi)
-            .filter(|&i| !cairn_common::is_stale_nan(s.vs[i]))
-            .map(|i| (s.ts[i], s.vs[i]))
-            .collect();
-        if !points.is_empty() {
+        let hi = s.count_le(t, 2);
+        if lo < hi {
             out.push(Series {
-                labels: s.labels.clone(),
-                points,
+                labels: Arc::clone(&s.labels),
+                points: Points::window(&s.fresh, lo, hi),
                 drop: false,
             });
         }
@@ -177,6 +230,28 @@ mod tests {
     }
 
     #[test]
+    fn range_windows_skip_markers_whichever_way_the_time_moves() {
+        let stale = f64::from_bits(cairn_common::STALE_NAN_BITS);
+        let ts: Vec<i64> = (0..200).map(|i| i * 1_000).collect();
+        let vs: Vec<f64> = (0..200).map(|i| if i % 7 == 3 { stale } else { i as f64 }).collect();
+        let s = vec![StoredSeries::new(Labels::default(), ts.clone(), vs.clone())];
+        // Forward steps, a backward jump and windows past either end, in one sequence.
+        for t in [5_000, 20_000, 35_000, 150_000, 10_000, 199_000, 400_000, -1_000] {
+            let want: Vec<(i64, f64)> = ts
+                .iter()
+                .zip(&vs)
+                .filter(|&(&x, &v)| x > t - 30_000 && x <= t && !cairn_common::is_stale_nan(v))
+                .map(|(&x, &v)| (x, v))
+                .collect();
+            let got: Vec<(i64, f64)> = select_range(&s, t, 30_000)
+                .first()
+                .map(|r| r.points.to_vec())
+                .unwrap_or_default();
+            assert_eq!(got, want, "t = {t}");
+        }
+    }
+
+    #[test]
     fn staleness_marker_ends_the_series() {
         let stale = f64::from_bits(cairn_common::STALE_NAN_BITS);
         let s = series(&[0, 10_000, 20_000, 30_000], &[0.0, 1.0, stale, 2.0]);
@@ -185,8 +260,8 @@ mod tests {
         assert_eq!(select_instant(&s, 30_000, 300_000)[0].v, 2.0);
         // Range selection drops the marker but keeps the rest.
         let r = select_range(&s, 30_000, 60_000);
-        assert_eq!(r[0].points, vec![(0, 0.0), (10_000, 1.0), (30_000, 2.0)]);
+        assert_eq!(*r[0].points, vec![(0, 0.0), (10_000, 1.0), (30_000, 2.0)]);
         // (t - range, t]: the sample at 0 is out for t = 10s, range = 10s.
-        assert_eq!(select_range(&s, 10_000, 10_000)[0].points, vec![(10_000, 1.0)]);
+        assert_eq!(*select_range(&s, 10_000, 10_000)[0].points, vec![(10_000, 1.0)]);
     }
 }

@@ -1,6 +1,9 @@
 //! Query results as the Prometheus HTTP API returns them (`resultType` scalar, string,
 //! vector or matrix), and the values the evaluator passes between nodes.
 
+use std::ops::Deref;
+use std::sync::Arc;
+
 use cairn_common::Labels;
 
 /// The outcome of a query: its value plus the warnings and infos Prometheus would return
@@ -62,7 +65,10 @@ pub struct RangeSeries {
 /// One element of an instant vector inside the evaluator.
 #[derive(Debug, Clone)]
 pub(crate) struct Sample {
-    pub labels: Labels,
+    /// Shared with the stored series (or the group) it comes from: steps pass the same
+    /// labels along without copying them; the engine materialises them once per output
+    /// series.
+    pub labels: Arc<Labels>,
     /// The timestamp of the underlying raw sample (for `timestamp()`), ms.
     pub t: i64,
     pub v: f64,
@@ -74,10 +80,53 @@ pub(crate) struct Sample {
 /// One series of a range vector inside the evaluator.
 #[derive(Debug, Clone)]
 pub(crate) struct Series {
-    pub labels: Labels,
-    pub points: Vec<(i64, f64)>,
+    /// As [`Sample::labels`].
+    pub labels: Arc<Labels>,
+    pub points: Points,
     /// As [`Sample::drop`].
     pub drop: bool,
+}
+
+/// The `(t_ms, v)` samples of one series in a range, ascending by time: a window of
+/// samples shared with the stored series (selecting a range copies no samples), or the
+/// points a subquery produced.
+#[derive(Debug, Clone)]
+pub(crate) struct Points {
+    data: Arc<[(i64, f64)]>,
+    start: usize,
+    end: usize,
+}
+
+impl Points {
+    /// The window `data[start..end]` (an empty window when the bounds are out of order or
+    /// past the end).
+    pub fn window(data: &Arc<[(i64, f64)]>, start: usize, end: usize) -> Self {
+        let end = end.min(data.len());
+        Points {
+            data: Arc::clone(data),
+            start: start.min(end),
+            end,
+        }
+    }
+}
+
+impl From<Vec<(i64, f64)>> for Points {
+    fn from(v: Vec<(i64, f64)>) -> Self {
+        let end = v.len();
+        Points {
+            data: v.into(),
+            start: 0,
+            end,
+        }
+    }
+}
+
+impl Deref for Points {
+    type Target = [(i64, f64)];
+
+    fn deref(&self) -> &[(i64, f64)] {
+        &self.data[self.start..self.end]
+    }
 }
 
 /// A value inside the evaluator at one evaluation step.

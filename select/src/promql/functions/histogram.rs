@@ -4,6 +4,7 @@
 //! linear interpolation inside the bucket.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use cairn_common::Labels;
 
@@ -139,7 +140,7 @@ pub(super) fn histogram_quantiles(
             continue;
         };
         let name = s.labels.metric_name().unwrap_or("").to_string();
-        let mut key = s.labels;
+        let mut key = Arc::unwrap_or_clone(s.labels);
         key.remove("le");
         match index.get(&key) {
             Some(&i) => groups[i].2.push((le, s.v)),
@@ -163,7 +164,7 @@ pub(super) fn histogram_quantiles(
                 labels.set(l, &open_metrics_float(q));
             }
             out.push(Sample {
-                labels,
+                labels: Arc::new(labels),
                 t,
                 v,
                 drop: true,

@@ -12,6 +12,7 @@
 //! `__name__` matchers) pass through unchanged.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use cairn_common::{Labels, METRIC_NAME, MatchOp, Matcher};
 use promql_parser::parser::{Call, Expr};
@@ -145,7 +146,7 @@ pub(crate) fn eval_info(ev: &mut Evaluator<'_>, c: &Call, t: i64) -> Result<Val,
                     )));
                 }
                 _ => {
-                    newest.insert(sig, (s.t, s.labels));
+                    newest.insert(sig, (s.t, Labels::clone(&s.labels)));
                 }
             }
         }
@@ -185,8 +186,11 @@ pub(crate) fn eval_info(ev: &mut Evaluator<'_>, c: &Call, t: i64) -> Result<Val,
             continue;
         }
         let mut labels = s.labels;
-        for l in added.iter() {
-            labels.set(&l.name, &l.value);
+        if !added.is_empty() {
+            let l_mut = Arc::make_mut(&mut labels);
+            for l in added.iter() {
+                l_mut.set(&l.name, &l.value);
+            }
         }
         out.push(Sample { labels, ..s });
     }

@@ -2,6 +2,7 @@
 //! `sort_by_label`, `sort_by_label_desc`. They keep the metric name.
 
 use std::cmp::Ordering;
+use std::sync::Arc;
 
 use regex::Regex;
 
@@ -105,7 +106,7 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, name: &str, args: Vec<Val>, _t: i64) 
                 if let Some(caps) = regex.captures(&src_val) {
                     let mut res = String::new();
                     caps.expand(&repl, &mut res);
-                    s.labels.set(&dst, &res);
+                    Arc::make_mut(&mut s.labels).set(&dst, &res);
                     if dst == cairn_common::METRIC_NAME {
                         s.drop = false;
                     }
@@ -123,7 +124,7 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, name: &str, args: Vec<Val>, _t: i64) 
             for s in &mut v {
                 let joined: Vec<&str> = srcs.iter().map(|n| s.labels.get(n).unwrap_or("")).collect();
                 let joined = joined.join(&sep);
-                s.labels.set(&dst, &joined);
+                Arc::make_mut(&mut s.labels).set(&dst, &joined);
                 if dst == cairn_common::METRIC_NAME {
                     s.drop = false;
                 }

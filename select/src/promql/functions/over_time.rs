@@ -4,15 +4,15 @@
 
 use promql_parser::parser::Expr;
 
-use super::{absent_labels, check_unique, matrix, quantile, scalar};
+use super::{absent_labels, matrix, quantile, scalar};
 use crate::promql::error::{QueryError, exec};
 use crate::promql::eval::Evaluator;
 use crate::promql::kahan::{KahanMean, KahanSum, kahan_inc};
 use crate::promql::value::{Sample, Val};
 
-fn stdvar(vals: &[f64]) -> f64 {
+fn stdvar(vals: impl Iterator<Item = f64>) -> f64 {
     let (mut count, mut mean, mut c_mean, mut aux, mut c_aux) = (0.0, 0.0, 0.0, 0.0, 0.0);
-    for &v in vals {
+    for v in vals {
         count += 1.0;
         let delta = v - (mean + c_mean);
         (mean, c_mean) = kahan_inc(delta / count, mean, c_mean);
@@ -86,7 +86,7 @@ pub(super) fn eval(
                 _ => Default::default(),
             };
             return Ok(Some(Val::Vector(vec![Sample {
-                labels,
+                labels: labels.into(),
                 t,
                 v: 1.0,
                 drop: false,
@@ -116,47 +116,51 @@ pub(super) fn eval(
     }
     let mut out = Vec::new();
     for s in m {
-        let vals: Vec<f64> = s.points.iter().map(|p| p.1).collect();
+        // The values, read in place from the window of stored samples.
+        let pts: &[(i64, f64)] = &s.points;
+        let vals = || pts.iter().map(|p| p.1);
+        let first = pts.first().map_or(f64::NAN, |p| p.1);
         let v = match name {
             "avg_over_time" => {
                 let mut k = KahanMean::default();
-                vals.iter().for_each(|&v| k.add(v));
+                vals().for_each(|v| k.add(v));
                 Some(k.value())
             }
             "sum_over_time" => {
                 let mut k = KahanSum::default();
-                vals.iter().for_each(|&v| k.add(v));
+                vals().for_each(|v| k.add(v));
                 Some(k.value())
             }
             "min_over_time" => Some(
-                vals.iter()
+                vals()
                     .skip(1)
-                    .fold(vals[0], |m, &v| if v < m || m.is_nan() { v } else { m }),
+                    .fold(first, |m, v| if v < m || m.is_nan() { v } else { m }),
             ),
             "max_over_time" => Some(
-                vals.iter()
+                vals()
                     .skip(1)
-                    .fold(vals[0], |m, &v| if v > m || m.is_nan() { v } else { m }),
+                    .fold(first, |m, v| if v > m || m.is_nan() { v } else { m }),
             ),
-            "count_over_time" => Some(vals.len() as f64),
-            "last_over_time" => vals.last().copied(),
-            "first_over_time" => vals.first().copied(),
+            "count_over_time" => Some(pts.len() as f64),
+            "last_over_time" => pts.last().map(|p| p.1),
+            "first_over_time" => pts.first().map(|p| p.1),
             "present_over_time" => Some(1.0),
-            "stdvar_over_time" => Some(stdvar(&vals)),
-            "stddev_over_time" => Some(stdvar(&vals).sqrt()),
-            "mad_over_time" if vals.iter().any(|v| v.is_nan()) => Some(f64::NAN),
+            "stdvar_over_time" => Some(stdvar(vals())),
+            "stddev_over_time" => Some(stdvar(vals()).sqrt()),
+            "mad_over_time" if vals().any(|v| v.is_nan()) => Some(f64::NAN),
             "mad_over_time" => {
-                let med = quantile(0.5, vals.clone());
-                Some(quantile(0.5, vals.iter().map(|v| (v - med).abs()).collect()))
+                let med = quantile(0.5, vals().collect());
+                Some(quantile(0.5, vals().map(|v| (v - med).abs()).collect()))
             }
-            "quantile_over_time" => Some(quantile(q, vals)),
+            "quantile_over_time" => Some(quantile(q, vals().collect())),
             "changes" => Some(
-                vals.windows(2)
+                pts.windows(2)
+                    .map(|w| [w[0].1, w[1].1])
                     .filter(|w| w[0] != w[1] && !(w[0].is_nan() && w[1].is_nan()))
                     .count() as f64,
             ),
-            "resets" => Some(vals.windows(2).filter(|w| w[1] < w[0]).count() as f64),
-            "double_exponential_smoothing" | "holt_winters" => smoothing(&vals, sf, tf),
+            "resets" => Some(pts.windows(2).filter(|w| w[1].1 < w[0].1).count() as f64),
+            "double_exponential_smoothing" | "holt_winters" => smoothing(&vals().collect::<Vec<_>>(), sf, tf),
             "ts_of_last_over_time" => s.points.last().map(|p| p.0 as f64 / 1000.0),
             "ts_of_first_over_time" => s.points.first().map(|p| p.0 as f64 / 1000.0),
             "ts_of_min_over_time" | "ts_of_max_over_time" => {
@@ -181,7 +185,9 @@ pub(super) fn eval(
             drop,
         });
     }
-    Ok(Some(Val::Vector(check_unique(out)?)))
+    // The series of a range vector have distinct labels (a selector's series are checked
+    // when fetched; a subquery groups by labels), so the output needs no check.
+    Ok(Some(Val::Vector(out)))
 }
 
 #[cfg(test)]
@@ -198,6 +204,6 @@ mod tests {
 
     #[test]
     fn population_variance() {
-        assert!((stdvar(&[2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0]) - 4.0).abs() < 1e-12);
+        assert!((stdvar([2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0].into_iter()) - 4.0).abs() < 1e-12);
     }
 }

@@ -4,7 +4,7 @@
 
 use promql_parser::parser::Expr;
 
-use super::{check_unique, matrix, scalar};
+use super::{matrix, scalar};
 use crate::promql::error::QueryError;
 use crate::promql::eval::{Evaluator, dur_ms};
 use crate::promql::kahan::kahan_inc;
@@ -172,7 +172,9 @@ pub(super) fn eval(
             });
         }
     }
-    Ok(Some(Val::Vector(check_unique(out)?)))
+    // The series of a range vector have distinct labels (a selector's series are checked
+    // when fetched; a subquery groups by labels), so the output needs no check.
+    Ok(Some(Val::Vector(out)))
 }
 
 #[cfg(test)]
