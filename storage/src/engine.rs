@@ -10,7 +10,7 @@ mod replay;
 pub(crate) mod search;
 mod write;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -23,6 +23,7 @@ use crate::config::WalSync;
 use crate::error::StorageError;
 use crate::head::Head;
 use crate::index::Index;
+use crate::index::hash::{DaySet, KeyMap};
 use crate::partitions::Partitions;
 use crate::partitions::merge::Unmerged;
 use crate::wal::SegmentWriter;
@@ -61,11 +62,11 @@ pub struct Engine {
     retention_ms: i64,
     commit_tx: Mutex<Option<crossbeam_channel::Sender<Command>>>,
     commit_thread: Mutex<Option<JoinHandle<()>>>,
-    series: Vec<Mutex<HashMap<Vec<u8>, SeriesEntry>>>,
+    series: Vec<Mutex<KeyMap<SeriesEntry>>>,
     create_lock: Mutex<()>,
     next_id: AtomicU64,
     /// `(series ID, day)` pairs whose per-day postings are written.
-    days_indexed: Mutex<HashSet<(u64, u32)>>,
+    days_indexed: Mutex<DaySet>,
     flush_lock: Mutex<()>,
     flush_seq: AtomicU64,
     /// Unmerged blocks per (day, series ID), see [`merge`].
@@ -109,10 +110,10 @@ impl Engine {
             retention_ms: i64::try_from(opts.retention.as_millis()).unwrap_or(i64::MAX),
             commit_tx: Mutex::new(None),
             commit_thread: Mutex::new(None),
-            series: (0..SERIES_SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            series: (0..SERIES_SHARDS).map(|_| Mutex::new(KeyMap::default())).collect(),
             create_lock: Mutex::new(()),
             next_id: AtomicU64::new(0),
-            days_indexed: Mutex::new(HashSet::new()),
+            days_indexed: Mutex::new(DaySet::default()),
             flush_lock: Mutex::new(()),
             flush_seq: AtomicU64::new(flush_seq),
             unmerged: Mutex::new(BTreeMap::new()),
@@ -141,7 +142,7 @@ impl Engine {
             .map_err(|_| StorageError::WalClosed("the commit thread has stopped".into()))
     }
 
-    fn series_shard(&self, key: &[u8]) -> &Mutex<HashMap<Vec<u8>, SeriesEntry>> {
+    fn series_shard(&self, key: &[u8]) -> &Mutex<KeyMap<SeriesEntry>> {
         let h = xxhash_rust::xxh3::xxh3_64(key);
         &self.series[(h % SERIES_SHARDS as u64) as usize]
     }

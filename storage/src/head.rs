@@ -5,35 +5,76 @@
 //! blocks, then removes exactly the copied prefix of each series (samples that arrived
 //! meanwhile stay).
 
-use std::collections::HashMap;
-
 use parking_lot::Mutex;
 
 use crate::block::Sample;
+use crate::index::hash::IdMap;
 
 const SHARDS: usize = 16;
 
 /// Sharded map of series ID → samples.
 pub(crate) struct Head {
-    shards: Vec<Mutex<HashMap<u64, Vec<Sample>>>>,
+    shards: Vec<Mutex<IdMap<Vec<Sample>>>>,
 }
 
 impl Default for Head {
     fn default() -> Self {
         Head {
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            shards: (0..SHARDS).map(|_| Mutex::new(IdMap::default())).collect(),
         }
     }
 }
 
 impl Head {
-    fn shard(&self, id: u64) -> &Mutex<HashMap<u64, Vec<Sample>>> {
-        &self.shards[(id % SHARDS as u64) as usize]
+    fn shard_of(id: u64) -> usize {
+        (id % SHARDS as u64) as usize
+    }
+
+    fn shard(&self, id: u64) -> &Mutex<IdMap<Vec<Sample>>> {
+        &self.shards[Self::shard_of(id)]
     }
 
     /// Appends samples of series `id`.
     pub(crate) fn append(&self, id: u64, samples: &[Sample]) {
         self.shard(id).lock().entry(id).or_default().extend_from_slice(samples);
+    }
+
+    /// Appends the samples of several series: `runs` lists (series ID, number of
+    /// samples) in order and `samples` holds the runs one after the other. Takes each
+    /// shard's lock once.
+    pub(crate) fn append_runs(&self, runs: &[(u64, usize)], samples: &[Sample]) {
+        // Counting sort of the runs by shard: `order` lists (run start, run index)
+        // shard after shard.
+        let mut counts = [0usize; SHARDS + 1];
+        for &(id, _) in runs {
+            counts[Self::shard_of(id) + 1] += 1;
+        }
+        for i in 1..=SHARDS {
+            counts[i] += counts[i - 1];
+        }
+        let ends: [usize; SHARDS] = std::array::from_fn(|i| counts[i + 1]);
+        let mut order = vec![(0usize, 0usize); runs.len()];
+        let mut start = 0;
+        for (i, &(id, n)) in runs.iter().enumerate() {
+            let slot = &mut counts[Self::shard_of(id)];
+            order[*slot] = (start, i);
+            *slot += 1;
+            start += n;
+        }
+        let mut from = 0;
+        for (shard, &end) in self.shards.iter().zip(&ends) {
+            if from == end {
+                continue;
+            }
+            let mut g = shard.lock();
+            for &(start, i) in &order[from..end] {
+                let (id, n) = runs[i];
+                if let Some(run) = samples.get(start..start + n) {
+                    g.entry(id).or_default().extend_from_slice(run);
+                }
+            }
+            from = end;
+        }
     }
 
     /// A copy of every series' samples, in arrival order.
@@ -124,5 +165,20 @@ mod tests {
         assert_eq!(h.samples_in(1, i64::MIN, i64::MAX), vec![(7, 3)]);
         h.remove_flushed(&[(1, 1)]);
         assert_eq!(h.series_count(), 0);
+    }
+
+    #[test]
+    fn append_runs_splits_samples_by_series_across_shards() {
+        let h = Head::default();
+        // Series 1 and 17 share a shard; 2 is in another. Runs in request order.
+        h.append(17, &[(1, 100)]);
+        let runs = [(1, 2), (2, 1), (17, 0), (1, 1), (17, 2)];
+        let samples = [(10, 1), (11, 2), (20, 3), (12, 4), (30, 5), (31, 6)];
+        h.append_runs(&runs, &samples);
+        let all = |id| h.samples_in(id, i64::MIN, i64::MAX);
+        assert_eq!(all(1), vec![(10, 1), (11, 2), (12, 4)]);
+        assert_eq!(all(2), vec![(20, 3)]);
+        assert_eq!(all(17), vec![(1, 100), (30, 5), (31, 6)]);
+        assert_eq!(h.sample_count(), 7);
     }
 }

@@ -10,6 +10,7 @@
 //! Index writes go through RocksDB's own WAL without fsync; [`Index::sync`] makes them
 //! durable before the storage WAL segments that also describe them are deleted.
 
+pub(crate) mod hash;
 pub(crate) mod keys;
 pub(crate) mod resolve;
 

@@ -50,16 +50,22 @@ pub(crate) fn encode_series(out: &mut Vec<u8>, id: u64, key: &[u8]) {
     frame(out, start);
 }
 
-/// Appends a framed samples record to `out`.
-pub(crate) fn encode_samples(out: &mut Vec<u8>, samples: &[(u64, Vec<Sample>)]) {
+/// Appends a framed samples record to `out`: `runs` lists (series ID, number of
+/// samples) in order, and `samples` holds those samples one run after the other (its
+/// length is the sum of the counts).
+pub(crate) fn encode_samples(out: &mut Vec<u8>, runs: &[(u64, usize)], samples: &[Sample]) {
+    debug_assert_eq!(runs.iter().map(|r| r.1).sum::<usize>(), samples.len());
+    out.reserve(8 + 1 + 12 * runs.len() + 16 * samples.len());
     out.extend_from_slice(&[0u8; 8]);
     let start = out.len();
-    out.reserve(1 + samples.iter().map(|(_, s)| 12 + 16 * s.len()).sum::<usize>());
     out.push(REC_SAMPLES);
-    for (id, s) in samples {
+    let mut rest = samples;
+    for &(id, n) in runs {
+        let (run, tail) = rest.split_at(n.min(rest.len()));
+        rest = tail;
         out.extend_from_slice(&id.to_le_bytes());
-        out.extend_from_slice(&(s.len() as u32).to_le_bytes());
-        for (t, v) in s {
+        out.extend_from_slice(&(run.len() as u32).to_le_bytes());
+        for (t, v) in run {
             out.extend_from_slice(&t.to_le_bytes());
             out.extend_from_slice(&v.to_le_bytes());
         }
@@ -220,7 +226,7 @@ mod tests {
     fn records_round_trip_and_a_torn_tail_is_detected() {
         let mut buf = Vec::new();
         encode_series(&mut buf, 7, b"key");
-        encode_samples(&mut buf, &[(7, vec![(1, 2), (-3, u64::MAX)]), (8, vec![])]);
+        encode_samples(&mut buf, &[(7, 2), (8, 0)], &[(1, 2), (-3, u64::MAX)]);
         let whole = decode_segment(&buf);
         assert_eq!(
             whole,

@@ -30,12 +30,21 @@ pub(crate) type RotateResult = Result<(u64, Vec<(u64, Vec<Sample>)>), StorageErr
 pub(crate) struct Commit {
     /// New (or not yet durable) series: ID and canonical key, logged before the samples.
     pub(crate) series: Vec<(u64, Vec<u8>)>,
-    /// Samples per series ID.
-    pub(crate) samples: Vec<(u64, Vec<Sample>)>,
+    /// The samples, series by series.
+    pub(crate) samples: SampleRuns,
     /// Flags set once the series records above are durable.
     pub(crate) durable: Vec<Arc<AtomicBool>>,
     /// Answered after the WAL write (and fsync) and the head append.
     pub(crate) done: tokio::sync::oneshot::Sender<Result<(), String>>,
+}
+
+/// The samples of one write in one vector: `runs` lists (series ID, number of samples)
+/// in order, `samples` holds the runs one after the other.
+pub(crate) struct SampleRuns {
+    /// (series ID, number of samples) per series, in the order of `samples`.
+    pub(crate) runs: Vec<(u64, usize)>,
+    /// Every sample of the write; its length is the sum of the counts in `runs`.
+    pub(crate) samples: Vec<Sample>,
 }
 
 /// Commands of the commit thread.
@@ -126,8 +135,8 @@ impl CommitThread {
             for (id, key) in &c.series {
                 wal::encode_series(&mut self.buf, *id, key);
             }
-            if !c.samples.is_empty() {
-                wal::encode_samples(&mut self.buf, &c.samples);
+            if !c.samples.runs.is_empty() {
+                wal::encode_samples(&mut self.buf, &c.samples.runs, &c.samples.samples);
             }
         }
         let started = Instant::now();
@@ -147,9 +156,7 @@ impl CommitThread {
             return;
         }
         for c in batch {
-            for (id, s) in &c.samples {
-                self.head.append(*id, s);
-            }
+            self.head.append_runs(&c.samples.runs, &c.samples.samples);
             for d in &c.durable {
                 d.store(true, Ordering::Release);
             }

@@ -1,7 +1,16 @@
 //! The write path: validation, series look-up or creation, per-day postings, then the
 //! WAL commit.
+//!
+//! A request's series are keyed without building [`Labels`] when their labels arrive as
+//! a storable label set (sorted by name, names unique, no empty name or value, with a
+//! `__name__`), which is what insert nodes send: the canonical key is written straight
+//! into one buffer per request and looked up by its bytes. Other label lists take the
+//! general path (sorting, dropping empty values, detailed errors). The samples of the
+//! request go into one vector, in series order, and travel to the commit thread as such.
 
-use std::collections::HashMap;
+mod series_key;
+
+use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -10,9 +19,10 @@ use cairn_proto::storage::Series;
 
 use crate::block::Sample;
 use crate::day::day_of;
-use crate::engine::commit::{Command, Commit};
+use crate::engine::commit::{Command, Commit, SampleRuns};
 use crate::engine::{Engine, SeriesEntry, now_ms};
 use crate::error::StorageError;
+use crate::index::hash::KeyMap;
 
 /// What a write did: samples stored, and a message per malformed series (the valid
 /// series of the same request are stored).
@@ -48,16 +58,52 @@ impl PendingWrite {
     }
 }
 
+/// One accepted series of a request: its index in the request and its samples' range
+/// in the request's sample vector.
+struct Item {
+    series: usize,
+    samples: Range<usize>,
+}
+
+/// Writes into `out` (cleared first) the canonical key of `s` for `tenant`. Errors: the
+/// message that rejects the series' labels (series number `i`).
+fn series_key(tenant: Tenant, i: usize, s: &Series, out: &mut Vec<u8>) -> Result<(), String> {
+    out.clear();
+    if !series_key::append_if_storable(tenant, &s.labels, out) {
+        out.clear();
+        let labels = general_labels(i, s.labels.clone())?;
+        out.extend_from_slice(&labels.canonical_key(tenant));
+    }
+    Ok(())
+}
+
+/// The label set of series `i` through the general path, or the message that rejects it.
+fn general_labels(i: usize, labels: Vec<cairn_proto::storage::Label>) -> Result<Labels, String> {
+    if let Some(l) = labels.iter().find(|l| l.name.is_empty()) {
+        return Err(format!("series {i}: a label with an empty name (value {:?})", l.value));
+    }
+    let labels = Labels::from_proto(labels);
+    if labels.is_empty() {
+        return Err(format!("series {i}: no labels"));
+    }
+    if labels.get(METRIC_NAME).is_none() {
+        return Err(format!("series {i} {labels}: no {METRIC_NAME} label"));
+    }
+    Ok(labels)
+}
+
+/// Decodes a key this node built (for a new series or a new day of a series).
+fn labels_of_key(key: &[u8]) -> Result<Labels, StorageError> {
+    Labels::from_canonical_key(key)
+        .map(|(_, l)| l)
+        .ok_or_else(|| StorageError::Internal("a series key built by the write path does not decode".into()))
+}
+
 impl Engine {
     /// The ID of the series `key`, creating it when new. Returns the ID and, when no
     /// WAL record of the series is known to be durable yet, its durability flag.
-    fn resolve(
-        &self,
-        key: &[u8],
-        tenant: Tenant,
-        labels: &Labels,
-    ) -> Result<(u64, Option<Arc<AtomicBool>>), StorageError> {
-        let lookup = |shard: &HashMap<Vec<u8>, SeriesEntry>| {
+    fn resolve(&self, key: &[u8], tenant: Tenant) -> Result<(u64, Option<Arc<AtomicBool>>), StorageError> {
+        let lookup = |shard: &KeyMap<SeriesEntry>| {
             shard.get(key).map(|e| {
                 let pending = (!e.durable.load(Ordering::Acquire)).then(|| e.durable.clone());
                 (e.id, pending)
@@ -74,8 +120,9 @@ impl Engine {
             self.remember(key.to_vec(), id, true);
             return Ok((id, None));
         }
+        let labels = labels_of_key(key)?;
         let id = self.next_id.fetch_add(1, Ordering::SeqCst);
-        self.index.create_series(id, key, tenant, labels)?;
+        self.index.create_series(id, key, tenant, &labels)?;
         metrics::counter!("cairn_storage_series_created_total").increment(1);
         let flag = self.remember(key.to_vec(), id, false);
         Ok((id, Some(flag)))
@@ -101,27 +148,74 @@ impl Engine {
         {
             let mut seen = self.days_indexed.lock();
             for (id, tenant, labels, samples) in items {
-                let mut last_day = None;
-                for (t, _) in samples.iter() {
-                    let day = day_of(*t);
-                    if last_day == Some(day) {
-                        continue;
-                    }
-                    last_day = Some(day);
-                    if seen.insert((*id, day)) {
-                        new.push((*id, day, *tenant, *labels));
-                    }
+                for day in new_days(&mut seen, *id, samples) {
+                    new.push((*id, day, *tenant, *labels));
                 }
             }
         }
-        if let Err(e) = self.index.add_days(&new) {
+        self.add_days(&new)
+    }
+
+    /// [`Engine::index_days`] for the series of one request: `ids[i]` is the ID of
+    /// `items[i]`; the labels of the (rare) series with a new day are rebuilt from the request.
+    fn index_request_days(
+        &self,
+        tenant: Tenant,
+        series: &[Series],
+        ids: &[u64],
+        items: &[Item],
+        samples: &[Sample],
+    ) -> Result<(), StorageError> {
+        let mut new: Vec<(u64, u32, usize)> = Vec::new();
+        {
             let mut seen = self.days_indexed.lock();
-            for (id, day, _, _) in &new {
-                seen.remove(&(*id, *day));
+            for (item, &id) in items.iter().zip(ids) {
+                for day in new_days(&mut seen, id, &samples[item.samples.clone()]) {
+                    new.push((id, day, item.series));
+                }
             }
+        }
+        if new.is_empty() {
+            return Ok(());
+        }
+        let mut key = Vec::new();
+        let labels = new
+            .iter()
+            .map(|&(_, _, i)| {
+                series_key(tenant, i, &series[i], &mut key).map_err(StorageError::Internal)?;
+                labels_of_key(&key)
+            })
+            .collect::<Result<Vec<Labels>, _>>();
+        let labels = match labels {
+            Ok(l) => l,
+            Err(e) => {
+                self.forget_days(new.iter().map(|&(id, day, _)| (id, day)));
+                return Err(e);
+            }
+        };
+        let entries: Vec<(u64, u32, Tenant, &Labels)> = new
+            .iter()
+            .zip(&labels)
+            .map(|(&(id, day, _), l)| (id, day, tenant, l))
+            .collect();
+        self.add_days(&entries)
+    }
+
+    /// Writes per-day postings already marked as indexed; unmarks them when the write
+    /// fails, so a later sample retries.
+    fn add_days(&self, new: &[(u64, u32, Tenant, &Labels)]) -> Result<(), StorageError> {
+        if let Err(e) = self.index.add_days(new) {
+            self.forget_days(new.iter().map(|(id, day, _, _)| (*id, *day)));
             return Err(e);
         }
         Ok(())
+    }
+
+    fn forget_days(&self, pairs: impl Iterator<Item = (u64, u32)>) {
+        let mut seen = self.days_indexed.lock();
+        for p in pairs {
+            seen.remove(&p);
+        }
     }
 
     /// Stores the series of one request for `tenant`. Malformed series (no labels, no
@@ -139,9 +233,14 @@ impl Engine {
     pub fn start_write(&self, tenant: Tenant, series: Vec<Series>) -> Result<PendingWrite, StorageError> {
         let mut outcome = WriteOutcome::default();
         let min_ts = now_ms().saturating_sub(self.retention_ms);
-        let mut parsed: Vec<(Labels, Vec<Sample>)> = Vec::with_capacity(series.len());
+        let mut key: Vec<u8> = Vec::with_capacity(256);
+        let mut samples: Vec<Sample> = Vec::with_capacity(series.len());
+        let mut items: Vec<Item> = Vec::with_capacity(series.len());
+        let mut ids: Vec<u64> = Vec::with_capacity(series.len());
+        let mut commit_series = Vec::new();
+        let mut durable = Vec::new();
         let mut too_old = 0u64;
-        for (i, s) in series.into_iter().enumerate() {
+        for (i, s) in series.iter().enumerate() {
             if s.timestamps_ms.len() != s.values.len() {
                 outcome.errors.push(format!(
                     "series {i}: {} timestamps but {} values",
@@ -150,37 +249,31 @@ impl Engine {
                 ));
                 continue;
             }
-            if let Some(l) = s.labels.iter().find(|l| l.name.is_empty()) {
-                outcome
-                    .errors
-                    .push(format!("series {i}: a label with an empty name (value {:?})", l.value));
+            if let Err(msg) = series_key(tenant, i, s, &mut key) {
+                outcome.errors.push(msg);
                 continue;
             }
-            let labels = Labels::from_proto(s.labels);
-            if labels.is_empty() {
-                outcome.errors.push(format!("series {i}: no labels"));
+            let first = samples.len();
+            for (&t, &v) in s.timestamps_ms.iter().zip(&s.values) {
+                if t >= min_ts {
+                    samples.push((t, v.to_bits()));
+                } else {
+                    too_old += 1;
+                }
+            }
+            if samples.len() == first {
                 continue;
             }
-            if labels.get(METRIC_NAME).is_none() {
-                outcome
-                    .errors
-                    .push(format!("series {i} {labels}: no {METRIC_NAME} label"));
-                continue;
+            let (id, pending) = self.resolve(&key, tenant)?;
+            if let Some(flag) = pending {
+                commit_series.push((id, key.clone()));
+                durable.push(flag);
             }
-            let samples: Vec<Sample> = s
-                .timestamps_ms
-                .into_iter()
-                .zip(s.values)
-                .filter(|(t, _)| {
-                    let keep = *t >= min_ts;
-                    too_old += u64::from(!keep);
-                    keep
-                })
-                .map(|(t, v)| (t, v.to_bits()))
-                .collect();
-            if !samples.is_empty() {
-                parsed.push((labels, samples));
-            }
+            ids.push(id);
+            items.push(Item {
+                series: i,
+                samples: first..samples.len(),
+            });
         }
         if too_old > 0 {
             metrics::counter!("cairn_storage_rows_ignored_total", "reason" => "too_old").increment(too_old);
@@ -188,37 +281,25 @@ impl Engine {
         if !outcome.errors.is_empty() {
             metrics::counter!("cairn_storage_series_rejected_total").increment(outcome.errors.len() as u64);
         }
-        if parsed.is_empty() {
+        if items.is_empty() {
             return Ok(PendingWrite {
                 outcome,
                 rows: 0,
                 wait: None,
             });
         }
-        let mut commit_series = Vec::new();
-        let mut durable = Vec::new();
-        let mut ids = Vec::with_capacity(parsed.len());
-        for (labels, _) in &parsed {
-            let key = labels.canonical_key(tenant);
-            let (id, pending) = self.resolve(&key, tenant, labels)?;
-            if let Some(flag) = pending {
-                commit_series.push((id, key));
-                durable.push(flag);
-            }
-            ids.push(id);
-        }
-        let items: Vec<(u64, Tenant, &Labels, &[Sample])> = parsed
+        self.index_request_days(tenant, &series, &ids, &items, &samples)?;
+        drop(series);
+        let rows = samples.len() as u64;
+        let runs = ids
             .iter()
-            .zip(&ids)
-            .map(|((l, s), id)| (*id, tenant, l, s.as_slice()))
+            .zip(&items)
+            .map(|(&id, item)| (id, item.samples.len()))
             .collect();
-        self.index_days(&items)?;
-        let rows: u64 = parsed.iter().map(|(_, s)| s.len() as u64).sum();
-        let samples: Vec<(u64, Vec<Sample>)> = ids.into_iter().zip(parsed.into_iter().map(|(_, s)| s)).collect();
         let (done, wait) = tokio::sync::oneshot::channel();
         self.send(Command::Commit(Commit {
             series: commit_series,
-            samples,
+            samples: SampleRuns { runs, samples },
             durable,
             done,
         }))?;
@@ -229,3 +310,28 @@ impl Engine {
         })
     }
 }
+
+/// The days of `samples` (in any order) whose `(id, day)` pair is not yet in `seen`;
+/// adds them to `seen`.
+fn new_days<S: std::hash::BuildHasher>(
+    seen: &mut std::collections::HashSet<(u64, u32), S>,
+    id: u64,
+    samples: &[Sample],
+) -> Vec<u32> {
+    let mut out = Vec::new();
+    let mut last_day = None;
+    for (t, _) in samples {
+        let day = day_of(*t);
+        if last_day == Some(day) {
+            continue;
+        }
+        last_day = Some(day);
+        if seen.insert((id, day)) {
+            out.push(day);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;
