@@ -6,6 +6,7 @@
 //! request fails with errorType `unavailable`. A node that refuses the request itself (a
 //! limit hit, a bad regex) fails the request whatever the policy.
 
+use std::collections::HashMap;
 use std::future::Future;
 
 use cairn_common::Labels;
@@ -15,7 +16,7 @@ use tonic::transport::Channel;
 use tonic::{Code, Status};
 
 use crate::error::SelectError;
-use crate::promql::QueryError;
+use crate::promql::{FetchedSeries, QueryError};
 
 /// One storage node: its configured address and a lazily connected client.
 #[derive(Clone, Debug)]
@@ -136,6 +137,30 @@ pub fn merge_samples(a: (Vec<i64>, Vec<f64>), b: (Vec<i64>, Vec<f64>)) -> (Vec<i
         }
     }
     (ts, vs)
+}
+
+/// Merges series pieces that came from several nodes (or several messages of one node)
+/// into one [`FetchedSeries`] per label set: each piece is sorted and de-duplicated by
+/// timestamp, then pieces with equal labels are merged with [`merge_samples`] (earlier
+/// pieces win ties). The output order is unspecified.
+pub fn merge_series(pieces: impl IntoIterator<Item = (Labels, Vec<i64>, Vec<f64>)>) -> Vec<FetchedSeries> {
+    let mut merged: HashMap<Labels, (Vec<i64>, Vec<f64>)> = HashMap::new();
+    for (labels, ts, vs) in pieces {
+        let piece = sort_dedup(ts, vs);
+        let whole = match merged.remove(&labels) {
+            None => piece,
+            Some(prev) => merge_samples(prev, piece),
+        };
+        merged.insert(labels, whole);
+    }
+    merged
+        .into_iter()
+        .map(|(labels, (timestamps, values))| FetchedSeries {
+            labels,
+            timestamps,
+            values,
+        })
+        .collect()
 }
 
 /// Sorts samples by timestamp and keeps one per timestamp, if they are not already so.

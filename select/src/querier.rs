@@ -1,7 +1,6 @@
 //! The engine's view of the cluster: a [`Querier`] for one tenant and one request, over
 //! the [`Fanout`]. It remembers whether any answer was partial.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -9,8 +8,8 @@ use cairn_common::{Labels, Matcher, Tenant};
 use cairn_proto::storage::{SearchRequest, Selector};
 use futures::future::BoxFuture;
 
-use crate::fanout::{Fanout, merge_samples, sort_dedup};
-use crate::promql::{Fetched, FetchedSeries, Querier, QueryError};
+use crate::fanout::{Fanout, merge_series};
+use crate::promql::{Fetched, Querier, QueryError};
 
 /// A querier bound to a tenant and to one API request's partial-response policy.
 pub struct ClusterQuerier {
@@ -75,23 +74,13 @@ impl Querier for ClusterQuerier {
             if !gathered.warnings.is_empty() {
                 self.partial.store(true, Ordering::Relaxed);
             }
-            let mut merged: HashMap<Labels, (Vec<i64>, Vec<f64>)> = HashMap::new();
-            for s in gathered.answers.into_iter().flatten() {
-                let labels = Labels::from_proto(s.labels);
-                let samples = sort_dedup(s.timestamps_ms, s.values);
-                match merged.remove(&labels) {
-                    None => merged.insert(labels, samples),
-                    Some(prev) => merged.insert(labels, merge_samples(prev, samples)),
-                };
-            }
-            let series = merged
-                .into_iter()
-                .map(|(labels, (timestamps, values))| FetchedSeries {
-                    labels,
-                    timestamps,
-                    values,
-                })
-                .collect();
+            let series = merge_series(
+                gathered
+                    .answers
+                    .into_iter()
+                    .flatten()
+                    .map(|s| (Labels::from_proto(s.labels), s.timestamps_ms, s.values)),
+            );
             Ok(Fetched {
                 series,
                 warnings: gathered.warnings,

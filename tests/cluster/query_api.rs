@@ -206,3 +206,57 @@ async fn grafana_endpoints_answer() {
         assert_eq!(doc["status"], "success", "{path}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limit_and_timeout_parameters() {
+    let cluster = Cluster::start(1, &[]);
+    let client = reqwest::Client::new();
+    let t = now_ms() - 30_000;
+    let values = ["a", "b", "c", "d", "e"];
+    write(
+        &cluster,
+        &client,
+        values
+            .iter()
+            .map(|v| series(&[("__name__", "lim"), ("v", v)], &[(t, 1.0)]))
+            .collect(),
+    )
+    .await;
+    let api = cluster.select_api("0");
+    let span = [
+        ("start", format!("{}", (t - 60_000) / 1000)),
+        ("end", format!("{}", (t + 60_000) / 1000)),
+    ];
+
+    let mut q = vec![("limit", "2".to_string())];
+    q.extend(span.iter().cloned());
+    let doc = get_json(&client, &format!("{api}/label/v/values"), &q).await;
+    assert_eq!(doc["data"], serde_json::json!(["a", "b"]));
+    assert!(doc["warnings"][0].as_str().unwrap_or("").contains("truncated"), "{doc}");
+
+    let mut q = vec![("match[]", "lim".to_string()), ("limit", "3".to_string())];
+    q.extend(span.iter().cloned());
+    let doc = get_json(&client, &format!("{api}/series"), &q).await;
+    assert_eq!(doc["data"].as_array().map(Vec::len), Some(3), "{doc}");
+
+    let at = format!("{}", t as f64 / 1000.0);
+    let (status, doc) = get_raw(
+        &client,
+        &format!("{api}/query"),
+        &[
+            ("query", "lim".into()),
+            ("time", at.clone()),
+            ("timeout", "soon".into()),
+        ],
+    )
+    .await;
+    assert_eq!(status, 400, "{doc}");
+    assert!(doc["error"].as_str().unwrap_or("").contains("\"timeout\""), "{doc}");
+    let doc = get_json(
+        &client,
+        &format!("{api}/query"),
+        &[("query", "count(lim)".into()), ("time", at), ("timeout", "5s".into())],
+    )
+    .await;
+    assert_eq!(doc["data"]["result"][0]["value"][1], "5");
+}

@@ -4,14 +4,13 @@
 //! are the storage node's search (matchers → postings → IDs → blocks + head) followed by
 //! the select node's per-series merge.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-use cairn_common::{Labels, Matcher, Tenant};
+use cairn_common::{Matcher, Tenant};
 use cairn_proto::storage::Series;
-use cairn_select::fanout::{merge_samples, sort_dedup};
+use cairn_select::fanout::merge_series;
 use cairn_select::promql::{Fetched, FetchedSeries, Querier, QueryError};
 use cairn_storage::config::WalSync;
 use cairn_storage::{Engine, EngineOptions};
@@ -59,7 +58,7 @@ impl EngineStore {
             .engine
             .select_ids(TENANT, matchers, start_ms, end_ms)
             .map_err(storage_error)?;
-        let mut merged: HashMap<Labels, (Vec<i64>, Vec<f64>)> = HashMap::new();
+        let mut pieces = Vec::with_capacity(ids.len() as usize);
         for id in &ids {
             let Some((labels, samples)) = self
                 .engine
@@ -68,24 +67,13 @@ impl EngineStore {
             else {
                 continue;
             };
-            let piece = sort_dedup(
+            pieces.push((
+                labels,
                 samples.iter().map(|s| s.0).collect(),
                 samples.iter().map(|s| f64::from_bits(s.1)).collect(),
-            );
-            let whole = match merged.remove(&labels) {
-                None => piece,
-                Some(prev) => merge_samples(prev, piece),
-            };
-            merged.insert(labels, whole);
+            ));
         }
-        let series = merged
-            .into_iter()
-            .map(|(labels, (timestamps, values))| FetchedSeries {
-                labels,
-                timestamps,
-                values,
-            })
-            .collect();
+        let series = merge_series(pieces);
         Ok(Fetched {
             series,
             warnings: Vec::new(),

@@ -74,6 +74,12 @@ fn common(st: &AppState, tenant: &str, params: &Params, need_match: bool) -> Res
     })
 }
 
+/// What to ask each storage node for: one more than the request's `limit`, so that the
+/// select can tell that the answer was cut and say so in a warning (as Prometheus does).
+fn node_limit(limit: u64) -> u64 {
+    if limit == 0 { 0 } else { limit.saturating_add(1) }
+}
+
 fn truncate<T>(mut items: Vec<T>, limit: u64, warnings: &mut Vec<String>) -> Vec<T> {
     if limit > 0 && items.len() as u64 > limit {
         items.truncate(limit as usize);
@@ -106,7 +112,7 @@ pub async fn series(
         selectors: c.selectors,
         start_ms: c.start_ms,
         end_ms: c.end_ms,
-        limit: c.limit,
+        limit: node_limit(c.limit),
     };
     let g = Arc::clone(&st.fanout)
         .gather(c.deny_partial, |mut client| {
@@ -151,7 +157,7 @@ pub async fn labels(
         selectors: c.selectors,
         start_ms: c.start_ms,
         end_ms: c.end_ms,
-        limit: c.limit,
+        limit: node_limit(c.limit),
     };
     let g = st
         .fanout
@@ -181,7 +187,7 @@ pub async fn label_values(
         selectors: c.selectors,
         start_ms: c.start_ms,
         end_ms: c.end_ms,
-        limit: c.limit,
+        limit: node_limit(c.limit),
     };
     let g = st
         .fanout
