@@ -9,6 +9,21 @@ use tonic::transport::{Channel, Endpoint};
 /// much smaller pieces, but one write batch may carry a whole remote-write request.
 pub const MAX_MESSAGE_BYTES: usize = 256 * 1024 * 1024;
 
+/// The storage-node list of a `--storage-node` flag: entries trimmed, empty ones dropped,
+/// order kept (it is the hash ring). Errors: no address left, with a message naming the
+/// flag.
+pub fn storage_node_list(entries: &[String]) -> Result<Vec<String>, String> {
+    let nodes: Vec<String> = entries
+        .iter()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
+    if nodes.is_empty() {
+        return Err("--storage-node: at least one storage node address is needed".into());
+    }
+    Ok(nodes)
+}
+
 /// A lazily connected channel to the storage node at `addr` (`host:port`, or a full
 /// `http://` URL): the connection is made on first use and re-made after failures, so a
 /// node that is down at start-up is picked up when it comes back. Errors: `addr` is not a

@@ -51,18 +51,7 @@ pub struct InsertConfig {
 impl InsertConfig {
     /// The storage-node list, trimmed, empty entries dropped. Errors: the list is empty.
     pub fn storage_nodes(&self) -> Result<Vec<String>, InsertError> {
-        let nodes: Vec<String> = self
-            .storage_node
-            .iter()
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty())
-            .collect();
-        if nodes.is_empty() {
-            return Err(InsertError::Config(
-                "--storage-node: at least one storage node address is needed".into(),
-            ));
-        }
-        Ok(nodes)
+        cairn_common::grpc::storage_node_list(&self.storage_node).map_err(InsertError::Config)
     }
 
     /// The validation limits these flags set.

@@ -16,8 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::http::{HeaderMap, Method, header};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
@@ -68,16 +67,6 @@ pub fn routes(state: AppState) -> Router {
         .route(&r("/alerts"), get(stubs::alerts))
         .with_state(state);
     cairn_common::http::with_request_metrics(api.merge(cairn_common::http::base_routes()), "select")
-}
-
-/// The parameters of a request: URL query plus, for a form POST, the body.
-pub fn request_params(method: &Method, query: Option<&str>, headers: &HeaderMap, body: &Bytes) -> Params {
-    let is_form = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
-    let form = (method == Method::POST && is_form).then_some(body.as_ref());
-    Params::new(query, form)
 }
 
 /// A 200 answer with a JSON body.

@@ -47,17 +47,6 @@ pub struct SelectConfig {
 impl SelectConfig {
     /// The storage-node list, trimmed. Errors: the list is empty.
     pub fn storage_nodes(&self) -> Result<Vec<String>, SelectError> {
-        let nodes: Vec<String> = self
-            .storage_node
-            .iter()
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty())
-            .collect();
-        if nodes.is_empty() {
-            return Err(SelectError::Config(
-                "--storage-node: at least one storage node address is needed".into(),
-            ));
-        }
-        Ok(nodes)
+        cairn_common::grpc::storage_node_list(&self.storage_node).map_err(SelectError::Config)
     }
 }

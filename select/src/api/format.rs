@@ -1,23 +1,15 @@
 //! `format_query`: the query pretty-printed as Prometheus' `format_query` does, with
 //! `promql-parser`'s formatter.
 
-use axum::body::Bytes;
-use axum::extract::RawQuery;
-use axum::http::{HeaderMap, Method};
 use axum::response::Response;
 
-use super::{json, json_response, request_params};
+use super::params::Params;
+use super::{json, json_response};
 use crate::error::SelectError;
 
 /// `GET|POST …/api/v1/format_query?query=…` → `{"status":"success","data":"<formatted>"}`.
 /// Errors: a missing or unparsable query (bad_data, 400).
-pub async fn format_query(
-    method: Method,
-    RawQuery(raw): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, SelectError> {
-    let params = request_params(&method, raw.as_deref(), &headers, &body);
+pub async fn format_query(params: Params) -> Result<Response, SelectError> {
     let query = params
         .get("query")
         .ok_or_else(|| SelectError::BadData("invalid parameter \"query\": query is missing".into()))?;

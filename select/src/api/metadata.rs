@@ -4,17 +4,13 @@
 //! Time range: `start`/`end` as Prometheus takes them; when absent, the last day up to
 //! now (as VictoriaMetrics does, so that a bare call does not walk the whole retention).
 
-use std::sync::Arc;
-
-use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, Method};
+use axum::extract::{Path, State};
 use axum::response::Response;
 use cairn_common::{Labels, Tenant};
 use cairn_proto::storage::{LabelNamesRequest, LabelValuesRequest, Selector, SeriesRequest};
 
 use super::params::{Params, now_ms, parse_time};
-use super::{AppState, json, json_response, match_param, request_params};
+use super::{AppState, json, json_response, match_param};
 use crate::error::SelectError;
 use crate::fanout::{Gathered, union_labels, union_strings};
 
@@ -100,12 +96,8 @@ fn respond_strings(g: Gathered<Vec<String>>, limit: u64) -> Response {
 pub async fn series(
     State(st): State<AppState>,
     Path(tenant): Path<String>,
-    method: Method,
-    RawQuery(raw): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
+    params: Params,
 ) -> Result<Response, SelectError> {
-    let params = request_params(&method, raw.as_deref(), &headers, &body);
     let c = common(&st, &tenant, &params, true)?;
     let request = SeriesRequest {
         tenant: Some(c.tenant.to_proto()),
@@ -114,7 +106,8 @@ pub async fn series(
         end_ms: c.end_ms,
         limit: node_limit(c.limit),
     };
-    let g = Arc::clone(&st.fanout)
+    let g = st
+        .fanout
         .gather(c.deny_partial, |mut client| {
             let request = request.clone();
             async move {
@@ -145,12 +138,8 @@ pub async fn series(
 pub async fn labels(
     State(st): State<AppState>,
     Path(tenant): Path<String>,
-    method: Method,
-    RawQuery(raw): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
+    params: Params,
 ) -> Result<Response, SelectError> {
-    let params = request_params(&method, raw.as_deref(), &headers, &body);
     let c = common(&st, &tenant, &params, false)?;
     let request = LabelNamesRequest {
         tenant: Some(c.tenant.to_proto()),
@@ -174,12 +163,8 @@ pub async fn labels(
 pub async fn label_values(
     State(st): State<AppState>,
     Path((tenant, name)): Path<(String, String)>,
-    method: Method,
-    RawQuery(raw): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
+    params: Params,
 ) -> Result<Response, SelectError> {
-    let params = request_params(&method, raw.as_deref(), &headers, &body);
     let c = common(&st, &tenant, &params, false)?;
     let request = LabelValuesRequest {
         tenant: Some(c.tenant.to_proto()),

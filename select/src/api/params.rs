@@ -2,6 +2,10 @@
 //! for POST with `application/x-www-form-urlencoded`, from the body (the body wins), and
 //! the time and duration formats of its API.
 
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::{Method, header};
+
 use crate::error::SelectError;
 
 /// All `name=value` pairs of a request, body pairs first.
@@ -37,6 +41,27 @@ impl Params {
     /// A boolean flag such as `deny_partial_response=1` / `true`.
     pub fn flag(&self, name: &str) -> bool {
         matches!(self.get(name), Some("1" | "true" | "TRUE" | "True"))
+    }
+}
+
+/// An extractor: the URL query plus, for a POST with `application/x-www-form-urlencoded`,
+/// the body. It reads the body, so it comes last among a handler's arguments. Errors: the
+/// body cannot be read (bad_data, 400).
+impl<S: Send + Sync> FromRequest<S> for Params {
+    type Rejection = SelectError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_form_post = req.method() == Method::POST
+            && req
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
+        let query = req.uri().query().map(str::to_string);
+        let body = Bytes::from_request(req, state)
+            .await
+            .map_err(|e| SelectError::BadData(format!("cannot read the request body: {}", e.body_text())))?;
+        Ok(Params::new(query.as_deref(), is_form_post.then_some(body.as_ref())))
     }
 }
 

@@ -3,14 +3,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, Method};
+use axum::extract::{Path, State};
 use axum::response::Response;
 use cairn_common::Tenant;
 
 use super::params::{Params, now_ms, parse_duration_ms, parse_time};
-use super::{AppState, json, json_response, request_params};
+use super::{AppState, json, json_response};
 use crate::error::SelectError;
 use crate::promql::{QueryError, QueryOutput};
 use crate::querier::ClusterQuerier;
@@ -68,13 +66,9 @@ async fn answer(
 pub async fn instant(
     State(st): State<AppState>,
     Path(tenant): Path<String>,
-    method: Method,
-    RawQuery(raw): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
+    params: Params,
 ) -> Result<Response, SelectError> {
     let tenant: Tenant = tenant.parse()?;
-    let params = request_params(&method, raw.as_deref(), &headers, &body);
     let query = query_text(&params)?.to_string();
     let time = match params.get("time") {
         Some(t) => parse_time("time", t)?,
@@ -95,13 +89,9 @@ pub async fn instant(
 pub async fn range(
     State(st): State<AppState>,
     Path(tenant): Path<String>,
-    method: Method,
-    RawQuery(raw): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
+    params: Params,
 ) -> Result<Response, SelectError> {
     let tenant: Tenant = tenant.parse()?;
-    let params = request_params(&method, raw.as_deref(), &headers, &body);
     let query = query_text(&params)?.to_string();
     let need = |name: &str| {
         params
