@@ -37,6 +37,8 @@ pub struct AppState {
     pub max_series: u64,
     /// `--deny-partial-response`.
     pub deny_partial_response: bool,
+    /// `--dedup-interval` in ms (0 = off).
+    pub dedup_interval_ms: i64,
 }
 
 impl AppState {

@@ -39,6 +39,13 @@ pub struct SelectConfig {
     /// others with `isPartial: true` (requests may also pass `deny_partial_response=1`).
     #[arg(long, env = "CAIRN_DENY_PARTIAL_RESPONSE", default_value_t = false)]
     pub deny_partial_response: bool,
+    /// Keep one sample per series in each interval of this length (Prometheus duration,
+    /// 0 = off), as VictoriaMetrics' `-dedup.minScrapeInterval`: intervals are aligned to
+    /// multiples of it since the epoch and closed at their end, and the sample with the
+    /// latest timestamp in each is kept. Samples with identical timestamps are merged into
+    /// one either way.
+    #[arg(long, env = "CAIRN_DEDUP_INTERVAL", default_value = "0", value_parser = cairn_common::duration::parse_duration)]
+    pub dedup_interval: Duration,
     /// Write the bound address here (`http=ADDR`) once serving; for tests and scripts.
     #[arg(long, env = "CAIRN_LISTEN_ADDR_FILE")]
     pub listen_addr_file: Option<PathBuf>,
@@ -48,5 +55,28 @@ impl SelectConfig {
     /// The storage-node list, trimmed. Errors: the list is empty.
     pub fn storage_nodes(&self) -> Result<Vec<String>, SelectError> {
         cairn_common::grpc::storage_node_list(&self.storage_node).map_err(SelectError::Config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Args {
+        #[command(flatten)]
+        cfg: SelectConfig,
+    }
+
+    #[test]
+    fn dedup_interval_is_off_by_default_and_takes_a_prometheus_duration() {
+        let args = Args::try_parse_from(["select", "--storage-node", "a:1"]).expect("parse");
+        assert_eq!(args.cfg.dedup_interval, Duration::ZERO);
+        let args =
+            Args::try_parse_from(["select", "--storage-node", "a:1", "--dedup-interval", "1m30s"]).expect("parse");
+        assert_eq!(args.cfg.dedup_interval, Duration::from_secs(90));
+        assert!(Args::try_parse_from(["select", "--storage-node", "a:1", "--dedup-interval", "15"]).is_err());
     }
 }

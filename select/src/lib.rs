@@ -5,9 +5,11 @@
 //! - [`fanout`] and [`querier`]: every search goes to every storage node at once; the
 //!   answers are merged per series (one sample per timestamp) and a node that does not
 //!   answer makes the result partial.
+//! - [`dedup`]: `--dedup-interval`, one sample per series per interval after the merge.
 
 pub mod api;
 pub mod config;
+pub mod dedup;
 pub mod error;
 pub mod fanout;
 pub mod promql;
@@ -38,6 +40,7 @@ pub async fn run(cfg: SelectConfig, shutdown: CancellationToken) -> Result<(), S
         max_query_duration: cfg.search_max_query_duration,
         max_series: cfg.search_max_series,
         deny_partial_response: cfg.deny_partial_response,
+        dedup_interval_ms: i64::try_from(cfg.dedup_interval.as_millis()).unwrap_or(i64::MAX),
     };
     let listener = cairn_common::http::bind(&cfg.http_listen).await?;
     let addr = listener.local_addr()?;

@@ -1,5 +1,9 @@
 //! The engine's view of the cluster: a [`Querier`] for one tenant and one request, over
 //! the [`Fanout`]. It remembers whether any answer was partial.
+//!
+//! Every series a query reads passes through [`ClusterQuerier::select`]: the pieces the
+//! storage nodes sent are merged per series ([`merge_series`], one sample per timestamp),
+//! then thinned to one sample per `--dedup-interval` ([`dedup_interval`]) when it is set.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -8,6 +12,7 @@ use cairn_common::{Labels, Matcher, Tenant};
 use cairn_proto::storage::{SearchRequest, Selector};
 use futures::future::BoxFuture;
 
+use crate::dedup::dedup_interval;
 use crate::fanout::{Fanout, merge_series};
 use crate::promql::{Fetched, Querier, QueryError};
 
@@ -17,6 +22,7 @@ pub struct ClusterQuerier {
     tenant: Tenant,
     deny_partial: bool,
     max_series: u64,
+    dedup_interval_ms: i64,
     partial: AtomicBool,
 }
 
@@ -29,8 +35,16 @@ impl ClusterQuerier {
             tenant,
             deny_partial,
             max_series,
+            dedup_interval_ms: 0,
             partial: AtomicBool::new(false),
         }
+    }
+
+    /// Keeps one sample per series per `interval_ms` interval of the merged answers
+    /// (`--dedup-interval`; 0, the default, keeps every distinct timestamp).
+    pub fn with_dedup_interval(mut self, interval_ms: i64) -> Self {
+        self.dedup_interval_ms = interval_ms;
+        self
     }
 
     /// Whether any search of this request was answered by only some storage nodes.
@@ -74,13 +88,27 @@ impl Querier for ClusterQuerier {
             if !gathered.warnings.is_empty() {
                 self.partial.store(true, Ordering::Relaxed);
             }
-            let series = merge_series(
+            let mut series = merge_series(
                 gathered
                     .answers
                     .into_iter()
                     .flatten()
                     .map(|s| (Labels::from_proto(s.labels), s.timestamps_ms, s.values)),
             );
+            if self.dedup_interval_ms > 0 {
+                let mut removed = 0;
+                for s in &mut series {
+                    let before = s.timestamps.len();
+                    let (ts, vs) = dedup_interval(
+                        std::mem::take(&mut s.timestamps),
+                        std::mem::take(&mut s.values),
+                        self.dedup_interval_ms,
+                    );
+                    removed += before - ts.len();
+                    (s.timestamps, s.values) = (ts, vs);
+                }
+                metrics::counter!("cairn_select_dedup_samples_removed_total").increment(removed as u64);
+            }
             Ok(Fetched {
                 series,
                 warnings: gathered.warnings,
@@ -88,3 +116,6 @@ impl Querier for ClusterQuerier {
         })
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -75,7 +75,8 @@ pub async fn instant(
         None => now_ms(),
     };
     let limit = timeout(&st, &params)?;
-    let querier = ClusterQuerier::new(Arc::clone(&st.fanout), tenant, st.deny_partial(&params), st.max_series);
+    let querier = ClusterQuerier::new(Arc::clone(&st.fanout), tenant, st.deny_partial(&params), st.max_series)
+        .with_dedup_interval(st.dedup_interval_ms);
     let engine = Arc::clone(&st.engine);
     answer(querier, limit, "instant", async move |q| {
         engine.instant(q, &query, time).await
@@ -112,7 +113,8 @@ pub async fn range(
         ));
     }
     let limit = timeout(&st, &params)?;
-    let querier = ClusterQuerier::new(Arc::clone(&st.fanout), tenant, st.deny_partial(&params), st.max_series);
+    let querier = ClusterQuerier::new(Arc::clone(&st.fanout), tenant, st.deny_partial(&params), st.max_series)
+        .with_dedup_interval(st.dedup_interval_ms);
     let engine = Arc::clone(&st.engine);
     answer(querier, limit, "range", async move |q| {
         engine.range(q, &query, start, end, step).await

@@ -1,0 +1,132 @@
+//! [`ClusterQuerier`] against in-process fake storage nodes: the merge of replicas and
+//! `--dedup-interval` applied to what the nodes answered.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use cairn_common::{Labels, Tenant};
+use cairn_proto::storage::storage_server::{Storage, StorageServer};
+use cairn_proto::storage::{
+    LabelNamesRequest, LabelNamesResponse, LabelValuesRequest, LabelValuesResponse, SearchRequest, SearchResponse,
+    Series, SeriesRequest, SeriesResponse, WriteRequest, WriteResponse,
+};
+use futures::Stream;
+use tonic::{Request, Response, Status};
+
+use super::ClusterQuerier;
+use crate::fanout::Fanout;
+use crate::promql::{FetchedSeries, Querier};
+
+const STALE_NAN: u64 = 0x7ff0_0000_0000_0002;
+
+type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+
+/// A storage node that answers every search with the same series.
+struct FakeNode {
+    series: Vec<Series>,
+}
+
+#[tonic::async_trait]
+impl Storage for FakeNode {
+    type SearchStream = BoxStream<SearchResponse>;
+    type SeriesStream = BoxStream<SeriesResponse>;
+
+    async fn write(&self, _: Request<WriteRequest>) -> Result<Response<WriteResponse>, Status> {
+        Err(Status::unimplemented("write"))
+    }
+
+    async fn search(&self, _: Request<SearchRequest>) -> Result<Response<Self::SearchStream>, Status> {
+        let msg = SearchResponse {
+            series: self.series.clone(),
+        };
+        Ok(Response::new(Box::pin(futures::stream::iter([Ok(msg)]))))
+    }
+
+    async fn series(&self, _: Request<SeriesRequest>) -> Result<Response<Self::SeriesStream>, Status> {
+        Err(Status::unimplemented("series"))
+    }
+
+    async fn label_names(&self, _: Request<LabelNamesRequest>) -> Result<Response<LabelNamesResponse>, Status> {
+        Err(Status::unimplemented("label_names"))
+    }
+
+    async fn label_values(&self, _: Request<LabelValuesRequest>) -> Result<Response<LabelValuesResponse>, Status> {
+        Err(Status::unimplemented("label_values"))
+    }
+}
+
+fn labels() -> Labels {
+    Labels::from_pairs([("__name__", "up"), ("job", "node")])
+}
+
+fn series(ts: &[i64], vs: &[f64]) -> Series {
+    Series {
+        labels: labels().to_proto(),
+        timestamps_ms: ts.to_vec(),
+        values: vs.to_vec(),
+    }
+}
+
+/// Starts one fake node per entry on a loopback port; returns their `host:port`.
+async fn start_nodes(nodes: Vec<Vec<Series>>) -> Vec<String> {
+    let mut addrs = Vec::new();
+    for series in nodes {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        addrs.push(listener.local_addr().expect("addr").to_string());
+        let incoming = tonic::transport::server::TcpIncoming::from(listener);
+        tokio::spawn(
+            tonic::transport::Server::builder().serve_with_incoming(StorageServer::new(FakeNode { series }), incoming),
+        );
+    }
+    addrs
+}
+
+/// Two replicas of one series, scraped by two scrapers 1 s apart every 15 s, both holding
+/// a sample at 45 s (4 on the first node, 40 on the second) and the first one a
+/// staleness marker at 50 s.
+async fn replicas() -> Arc<Fanout> {
+    let stale = f64::from_bits(STALE_NAN);
+    let addrs = start_nodes(vec![
+        vec![series(
+            &[1_000, 16_000, 31_000, 45_000, 50_000],
+            &[1.0, 2.0, 3.0, 4.0, stale],
+        )],
+        vec![series(&[2_000, 17_000, 29_000, 45_000], &[10.0, 20.0, 30.0, 40.0])],
+    ])
+    .await;
+    Arc::new(Fanout::new(&addrs).expect("fanout"))
+}
+
+async fn select(querier: &ClusterQuerier) -> FetchedSeries {
+    let fetched = querier.select(&[], 0, 60_000).await.expect("select");
+    assert!(fetched.warnings.is_empty(), "{:?}", fetched.warnings);
+    let mut series = fetched.series;
+    assert_eq!(series.len(), 1);
+    let s = series.remove(0);
+    assert_eq!(s.labels, labels());
+    s
+}
+
+#[tokio::test]
+async fn without_dedup_interval_only_identical_timestamps_merge() {
+    let querier = ClusterQuerier::new(replicas().await, Tenant::default(), false, 0);
+    let s = select(&querier).await;
+    // Every distinct timestamp of both nodes; at 45 s the first node's sample.
+    assert_eq!(
+        s.timestamps,
+        [1_000, 2_000, 16_000, 17_000, 29_000, 31_000, 45_000, 50_000]
+    );
+    assert_eq!(s.values[..7], [1.0, 10.0, 2.0, 20.0, 30.0, 3.0, 4.0]);
+    assert_eq!(s.values[7].to_bits(), STALE_NAN);
+}
+
+#[tokio::test]
+async fn dedup_interval_keeps_the_last_sample_per_interval_across_nodes() {
+    let querier = ClusterQuerier::new(replicas().await, Tenant::default(), false, 0).with_dedup_interval(15_000);
+    let s = select(&querier).await;
+    // (0, 15 s]: 1 s and 2 s -> 2 s. (15 s, 30 s]: 16, 17, 29 s -> 29 s.
+    // (30 s, 45 s]: 31 s and 45 s -> 45 s, which ends the interval. (45 s, 60 s]: the marker.
+    assert_eq!(s.timestamps, [2_000, 29_000, 45_000, 50_000]);
+    assert_eq!(s.values[..3], [10.0, 30.0, 4.0]);
+    assert_eq!(s.values[3].to_bits(), STALE_NAN);
+}
