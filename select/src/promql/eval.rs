@@ -206,6 +206,7 @@ impl Evaluator<'_> {
                     labels,
                     points: points.into(),
                     drop,
+                    not_counter: None,
                 })
                 .collect(),
         ))

@@ -11,18 +11,23 @@ use promql_parser::label::MatchOp as ParserOp;
 use promql_parser::parser::VectorSelector;
 
 use super::error::QueryError;
-use super::value::{Points, Sample, Series};
+use super::value::{Columns, Points, Sample, Series};
 
 /// The samples of one series held for the whole query (timestamps ascending, ms).
 #[derive(Debug, Clone)]
 pub(crate) struct StoredSeries {
     /// Shared by every sample selected from the series.
     pub labels: Arc<Labels>,
-    /// The `(t, v)` samples without staleness markers: range selections are windows of it.
-    pub fresh: Arc<[(i64, f64)]>,
+    /// Timestamps (ms, ascending) and values of the samples without staleness markers,
+    /// as two parallel columns: range selections are windows of them. Usually the
+    /// fetched columns themselves, moved here without a copy.
+    pub cols: Arc<Columns>,
     /// Timestamps of the staleness markers, ascending, ms (usually none).
     pub stale: Vec<i64>,
-    /// Where the last searches of `fresh` ended (instant selection; range start and end):
+    /// Whether the metric name is present and lacks a counter suffix (see
+    /// [`not_counter_name`]), worked out once for the whole query.
+    pub not_counter: bool,
+    /// Where the last searches of `ts` ended (instant selection; range start and end):
     /// the next search of a range query's next step starts there, so stepping
     /// through a series reads memory in order instead of binary-searching it from scratch
     /// at every step.
@@ -81,21 +86,26 @@ impl StoredSeries {
     /// A series with its samples (timestamps ascending, ms).
     pub fn new(labels: Labels, ts: Vec<i64>, vs: Vec<f64>) -> Self {
         let mut stale = Vec::new();
-        let fresh: Arc<[(i64, f64)]> = ts
-            .iter()
-            .zip(&vs)
-            .filter(|&(&t, &v)| {
-                let is_stale = cairn_common::is_stale_nan(v);
-                if is_stale {
+        let (ts, vs) = if vs.iter().any(|&v| cairn_common::is_stale_nan(v)) {
+            let mut fresh_ts = Vec::with_capacity(ts.len());
+            let mut fresh_vs = Vec::with_capacity(vs.len());
+            for (&t, &v) in ts.iter().zip(&vs) {
+                if cairn_common::is_stale_nan(v) {
                     stale.push(t);
+                } else {
+                    fresh_ts.push(t);
+                    fresh_vs.push(v);
                 }
-                !is_stale
-            })
-            .map(|(&t, &v)| (t, v))
-            .collect();
+            }
+            (fresh_ts, fresh_vs)
+        } else {
+            // No markers (the usual case): the fetched columns are kept as they are.
+            (ts, vs)
+        };
         StoredSeries {
+            not_counter: not_counter_name(&labels),
             labels: Arc::new(labels),
-            fresh,
+            cols: Arc::new(Columns::new(ts, vs)),
             stale,
             hints: [Cell::new(0), Cell::new(0), Cell::new(0)],
         }
@@ -104,7 +114,7 @@ impl StoredSeries {
     /// The number of samples (without staleness markers) with timestamp `<= t`, searching
     /// forward from hint `h`.
     fn count_le(&self, t: i64, h: usize) -> usize {
-        count_le_from(self.fresh.len(), |i| self.fresh[i].0, t, &self.hints[h])
+        count_le_from(self.cols.ts().len(), |i| self.cols.ts()[i], t, &self.hints[h])
     }
 
     /// The timestamp of the latest staleness marker at or before `t`, ms.
@@ -165,7 +175,7 @@ pub(crate) fn select_instant(series: &[StoredSeries], t: i64, lookback: i64) -> 
         if idx == 0 {
             continue;
         }
-        let (ts, v) = s.fresh[idx - 1];
+        let (ts, v) = (s.cols.ts()[idx - 1], s.cols.vs()[idx - 1]);
         // A staleness marker after the latest sample ends the series there.
         if ts <= t - lookback || s.stale_at_or_before(t).is_some_and(|m| m > ts) {
             continue;
@@ -183,19 +193,31 @@ pub(crate) fn select_instant(series: &[StoredSeries], t: i64, lookback: i64) -> 
 /// The range vector at `t` (ms): per series, the samples in `(t - range, t]` without
 /// staleness markers; series with no sample there are left out.
 pub(crate) fn select_range(series: &[StoredSeries], t: i64, range: i64) -> Vec<Series> {
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(series.len());
     for s in series {
         let lo = s.count_le(t - range, 1);
         let hi = s.count_le(t, 2);
         if lo < hi {
             out.push(Series {
                 labels: Arc::clone(&s.labels),
-                points: Points::window(&s.fresh, lo, hi),
+                points: Points::window(&s.cols, lo, hi),
                 drop: false,
+                not_counter: Some(s.not_counter),
             });
         }
     }
     out
+}
+
+/// Whether `labels` have a metric name that lacks a counter suffix (`_total`, `_sum`,
+/// `_count`, `_bucket`): `rate`, `increase` and `irate` over it give Prometheus' info
+/// "metric might not be a counter".
+pub(crate) fn not_counter_name(labels: &Labels) -> bool {
+    labels.metric_name().is_some_and(|metric| {
+        !["_total", "_sum", "_count", "_bucket"]
+            .iter()
+            .any(|suf| metric.ends_with(suf))
+    })
 }
 
 #[cfg(test)]
@@ -260,8 +282,8 @@ mod tests {
         assert_eq!(select_instant(&s, 30_000, 300_000)[0].v, 2.0);
         // Range selection drops the marker but keeps the rest.
         let r = select_range(&s, 30_000, 60_000);
-        assert_eq!(*r[0].points, vec![(0, 0.0), (10_000, 1.0), (30_000, 2.0)]);
+        assert_eq!(r[0].points.to_vec(), vec![(0, 0.0), (10_000, 1.0), (30_000, 2.0)]);
         // (t - range, t]: the sample at 0 is out for t = 10s, range = 10s.
-        assert_eq!(*select_range(&s, 10_000, 10_000)[0].points, vec![(10_000, 1.0)]);
+        assert_eq!(select_range(&s, 10_000, 10_000)[0].points.to_vec(), vec![(10_000, 1.0)]);
     }
 }

@@ -1,8 +1,7 @@
 //! Query results as the Prometheus HTTP API returns them (`resultType` scalar, string,
 //! vector or matrix), and the values the evaluator passes between nodes.
 
-use std::ops::Deref;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use cairn_common::Labels;
 
@@ -85,47 +84,132 @@ pub(crate) struct Series {
     pub points: Points,
     /// As [`Sample::drop`].
     pub drop: bool,
+    /// Whether the metric name is present and lacks a counter suffix (`_total`, `_sum`,
+    /// `_count`, `_bucket`), when known in advance (selected series work it out once per
+    /// query); `None`: read it from the labels.
+    pub not_counter: Option<bool>,
 }
 
-/// The `(t_ms, v)` samples of one series in a range, ascending by time: a window of
-/// samples shared with the stored series (selecting a range copies no samples), or the
+/// The samples of one series as two parallel columns: timestamps (ms, ascending) and
+/// values, plus an index of its counter resets built on first use.
+#[derive(Debug, Default)]
+pub(crate) struct Columns {
+    ts: Vec<i64>,
+    vs: Vec<f64>,
+    /// Positions `i` with `vs[i] < vs[i - 1]`, ascending (usually none).
+    resets: OnceLock<Vec<u32>>,
+}
+
+impl Columns {
+    /// Columns of `ts` and `vs`, cut to the shorter of the two.
+    pub fn new(mut ts: Vec<i64>, mut vs: Vec<f64>) -> Self {
+        let n = ts.len().min(vs.len());
+        ts.truncate(n);
+        vs.truncate(n);
+        Columns {
+            ts,
+            vs,
+            resets: OnceLock::new(),
+        }
+    }
+
+    /// The timestamps, ms, ascending.
+    pub fn ts(&self) -> &[i64] {
+        &self.ts
+    }
+
+    /// The values, one per timestamp.
+    pub fn vs(&self) -> &[f64] {
+        &self.vs
+    }
+
+    /// Positions of the counter resets (a value below the one before it), ascending.
+    fn resets(&self) -> &[u32] {
+        self.resets.get_or_init(|| {
+            // Only read for columns of at most `u32::MAX` samples (see `counter_resets`).
+            let n = self.vs.len().min(u32::MAX as usize);
+            (1..n)
+                .filter(|&i| self.vs[i] < self.vs[i - 1])
+                .map(|i| i as u32)
+                .collect()
+        })
+    }
+}
+
+/// The `(t_ms, v)` samples of one series in a range, ascending by time: a window of the
+/// columns shared with the stored series (selecting a range copies no samples), or the
 /// points a subquery produced.
 #[derive(Debug, Clone)]
 pub(crate) struct Points {
-    data: Arc<[(i64, f64)]>,
+    cols: Arc<Columns>,
     start: usize,
     end: usize,
 }
 
 impl Points {
-    /// The window `data[start..end]` (an empty window when the bounds are out of order or
-    /// past the end).
-    pub fn window(data: &Arc<[(i64, f64)]>, start: usize, end: usize) -> Self {
-        let end = end.min(data.len());
+    /// The window `[start, end)` of `cols` (an empty window when the bounds are out of
+    /// order or past the end).
+    pub fn window(cols: &Arc<Columns>, start: usize, end: usize) -> Self {
+        let end = end.min(cols.ts.len());
         Points {
-            data: Arc::clone(data),
+            cols: Arc::clone(cols),
             start: start.min(end),
             end,
         }
+    }
+
+    /// Positions in the window (`1..len`) of its counter resets, ascending, read from the
+    /// column's index; `None` when the index cannot answer (columns too long for it).
+    pub fn counter_resets(&self) -> Option<impl Iterator<Item = usize> + '_> {
+        if self.cols.vs.len() > u32::MAX as usize {
+            return None;
+        }
+        let resets = self.cols.resets();
+        let lo = resets.partition_point(|&r| (r as usize) <= self.start);
+        let hi = resets.partition_point(|&r| (r as usize) < self.end).max(lo);
+        Some(resets[lo..hi].iter().map(move |&r| r as usize - self.start))
+    }
+
+    /// The timestamps, ms, ascending.
+    pub fn ts(&self) -> &[i64] {
+        &self.cols.ts[self.start..self.end]
+    }
+
+    /// The values, one per timestamp.
+    pub fn vs(&self) -> &[f64] {
+        &self.cols.vs[self.start..self.end]
+    }
+
+    /// The number of samples.
+    pub fn len(&self) -> usize {
+        self.end - self.start
+    }
+
+    /// The `i`-th sample `(t_ms, v)`. Panics past the end.
+    pub fn get(&self, i: usize) -> (i64, f64) {
+        (self.ts()[i], self.vs()[i])
+    }
+
+    /// The samples `(t_ms, v)` in time order.
+    pub fn iter(&self) -> impl Iterator<Item = (i64, f64)> + '_ {
+        self.ts().iter().copied().zip(self.vs().iter().copied())
+    }
+
+    /// The samples as `(t_ms, v)` pairs.
+    pub fn to_vec(&self) -> Vec<(i64, f64)> {
+        self.iter().collect()
     }
 }
 
 impl From<Vec<(i64, f64)>> for Points {
     fn from(v: Vec<(i64, f64)>) -> Self {
         let end = v.len();
+        let (ts, vs): (Vec<i64>, Vec<f64>) = v.into_iter().unzip();
         Points {
-            data: v.into(),
+            cols: Arc::new(Columns::new(ts, vs)),
             start: 0,
             end,
         }
-    }
-}
-
-impl Deref for Points {
-    type Target = [(i64, f64)];
-
-    fn deref(&self) -> &[(i64, f64)] {
-        &self.data[self.start..self.end]
     }
 }
 

@@ -117,9 +117,10 @@ pub(super) fn eval(
     let mut out = Vec::new();
     for s in m {
         // The values, read in place from the window of stored samples.
-        let pts: &[(i64, f64)] = &s.points;
-        let vals = || pts.iter().map(|p| p.1);
-        let first = pts.first().map_or(f64::NAN, |p| p.1);
+        let pts = &s.points;
+        let values: &[f64] = pts.vs();
+        let vals = || values.iter().copied();
+        let first = values.first().copied().unwrap_or(f64::NAN);
         let v = match name {
             "avg_over_time" => {
                 let mut k = KahanMean::default();
@@ -142,8 +143,8 @@ pub(super) fn eval(
                     .fold(first, |m, v| if v > m || m.is_nan() { v } else { m }),
             ),
             "count_over_time" => Some(pts.len() as f64),
-            "last_over_time" => pts.last().map(|p| p.1),
-            "first_over_time" => pts.first().map(|p| p.1),
+            "last_over_time" => values.last().copied(),
+            "first_over_time" => values.first().copied(),
             "present_over_time" => Some(1.0),
             "stdvar_over_time" => Some(stdvar(vals())),
             "stddev_over_time" => Some(stdvar(vals()).sqrt()),
@@ -154,19 +155,19 @@ pub(super) fn eval(
             }
             "quantile_over_time" => Some(quantile(q, vals().collect())),
             "changes" => Some(
-                pts.windows(2)
-                    .map(|w| [w[0].1, w[1].1])
+                values
+                    .windows(2)
                     .filter(|w| w[0] != w[1] && !(w[0].is_nan() && w[1].is_nan()))
                     .count() as f64,
             ),
-            "resets" => Some(pts.windows(2).filter(|w| w[1].1 < w[0].1).count() as f64),
+            "resets" => Some(values.windows(2).filter(|w| w[1] < w[0]).count() as f64),
             "double_exponential_smoothing" | "holt_winters" => smoothing(&vals().collect::<Vec<_>>(), sf, tf),
-            "ts_of_last_over_time" => s.points.last().map(|p| p.0 as f64 / 1000.0),
-            "ts_of_first_over_time" => s.points.first().map(|p| p.0 as f64 / 1000.0),
+            "ts_of_last_over_time" => pts.ts().last().map(|&t| t as f64 / 1000.0),
+            "ts_of_first_over_time" => pts.ts().first().map(|&t| t as f64 / 1000.0),
             "ts_of_min_over_time" | "ts_of_max_over_time" => {
                 let max = name == "ts_of_max_over_time";
-                let mut best = s.points[0];
-                for &p in &s.points[1..] {
+                let mut best = pts.get(0);
+                for p in pts.iter().skip(1) {
                     let better = if max { p.1 >= best.1 } else { p.1 <= best.1 };
                     if better || best.1.is_nan() {
                         best = p;
