@@ -132,7 +132,7 @@ impl Labels {
     /// 64-bit xxh3 of the canonical key: the input of the jump hash that picks the
     /// storage nodes of a series.
     pub fn series_hash(&self, tenant: Tenant) -> u64 {
-        xxhash_rust::xxh3::xxh3_64(&self.canonical_key(tenant))
+        series_hash_of_key(&self.canonical_key(tenant))
     }
 
     /// Decodes a canonical key made by [`Labels::canonical_key`]. `None` when the bytes
@@ -196,6 +196,12 @@ pub fn canonical_key_of_sorted<'a>(
     }
 }
 
+/// The series hash of a canonical key (what [`Labels::series_hash`] computes): its
+/// 64-bit xxh3.
+pub fn series_hash_of_key(key: &[u8]) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(key)
+}
+
 /// 64-bit xxh3 of [`canonical_key_of_sorted`], built in `scratch` (reused across calls):
 /// equal to [`Labels::series_hash`] of the same label set and tenant.
 pub fn series_hash_of_sorted<'a>(
@@ -204,7 +210,7 @@ pub fn series_hash_of_sorted<'a>(
     scratch: &mut Vec<u8>,
 ) -> u64 {
     canonical_key_of_sorted(tenant, pairs, scratch);
-    xxhash_rust::xxh3::xxh3_64(scratch)
+    series_hash_of_key(scratch)
 }
 
 impl fmt::Display for Labels {

@@ -3,6 +3,7 @@
 //! - [`labels`]: series labels and the canonical series key.
 //! - [`tenant`]: VictoriaMetrics-style `accountID[:projectID]` tenants.
 //! - [`matcher`]: label matchers (`=`, `!=`, `=~`, `!~`) as PromQL defines them.
+//! - [`packed_keys`]: label sets packed for the insert → storage write.
 //! - [`jump_hash`] and [`ring`]: which storage nodes own a series.
 //! - [`duration`]: Prometheus-style durations for flags (`31d`, `5m`).
 //! - [`grpc`]: lazy gRPC clients for storage nodes.
@@ -16,6 +17,7 @@ pub mod jump_hash;
 pub mod labels;
 pub mod listen_addr_file;
 pub mod matcher;
+pub mod packed_keys;
 pub mod ring;
 pub mod shutdown;
 pub mod telemetry;

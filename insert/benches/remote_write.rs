@@ -118,11 +118,7 @@ fn bench(c: &mut Criterion) {
                 .into_iter()
                 .map(|batch| {
                     // What Router::send does before its first attempt.
-                    EncodedWrite::new(&cairn_proto::storage::WriteRequest {
-                        tenant: Some(tenant.to_proto()),
-                        series: batch,
-                    })
-                    .len()
+                    EncodedWrite::new(&batch.into_request(tenant)).len()
                 })
                 .sum();
             assert_eq!(samples, BATCH);

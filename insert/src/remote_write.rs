@@ -6,7 +6,6 @@
 pub mod wire;
 
 use cairn_common::{Tenant, labels};
-use cairn_proto::storage::{Label, Series};
 
 use crate::error::InsertError;
 use crate::router::Batches;
@@ -126,8 +125,8 @@ pub struct Routed {
 /// (from [`crate::router::Router::batches`]). Series without samples are skipped; series
 /// with invalid labels are rejected one by one (same rules and messages as
 /// [`validate::labels`], counted in `cairn_insert_rows_rejected_total{reason}` only when
-/// the whole body decodes). Labels are read borrowed from `raw` and each label string is
-/// allocated once, for the storage message. Errors: the bytes are not a `WriteRequest`
+/// the whole body decodes). Labels are read borrowed from `raw` and packed straight into
+/// the node batches: no string is allocated per label. Errors: the bytes are not a `WriteRequest`
 /// protobuf or hold a label that is not UTF-8 (400, nothing stored).
 pub fn parse(raw: &[u8], limits: &Limits, tenant: Tenant, mut batches: Batches) -> Result<Routed, InsertError> {
     let mut received: Vec<(&str, &str)> = Vec::with_capacity(32);
@@ -145,18 +144,7 @@ pub fn parse(raw: &[u8], limits: &Limits, tenant: Tenant, mut batches: Batches) 
             continue;
         }
         let hash = labels::series_hash_of_sorted(tenant, sorted.iter().copied(), &mut key);
-        let series = Series {
-            labels: sorted
-                .iter()
-                .map(|&(name, value)| Label {
-                    name: name.to_owned(),
-                    value: value.to_owned(),
-                })
-                .collect(),
-            timestamps_ms: samples.iter().map(|&(t, _)| t).collect(),
-            values: samples.iter().map(|&(_, v)| v).collect(),
-        };
-        batches.push(hash, series);
+        batches.push(hash, &key[8..], &samples);
     }
     Ok(Routed {
         batches,
@@ -167,6 +155,7 @@ pub fn parse(raw: &[u8], limits: &Limits, tenant: Tenant, mut batches: Batches) 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rows::SeriesRows;
     use cairn_proto::prometheus::{Label, Sample, TimeSeries, WriteRequest};
     use prost::Message;
 
@@ -187,9 +176,14 @@ mod tests {
     }
 
     /// Parses `raw` for two storage nodes, R = 1, tenant 0:0.
-    fn parse2(raw: &[u8]) -> Result<(Vec<Series>, Vec<String>), InsertError> {
+    fn parse2(raw: &[u8]) -> Result<(Vec<SeriesRows>, Vec<String>), InsertError> {
         let routed = parse(raw, &Limits::default(), Tenant::default(), Batches::new(2, 1, 4))?;
-        let series = routed.batches.into_per_node().into_iter().flatten().collect();
+        let series = routed
+            .batches
+            .into_per_node()
+            .iter()
+            .flat_map(|b| b.series(Tenant::default()))
+            .collect();
         Ok((series, routed.rejected))
     }
 
@@ -259,7 +253,7 @@ mod tests {
         };
         let (series, rejected) = parse2(&req.encode_to_vec()).expect("parse");
         assert_eq!(series.len(), 1);
-        assert_eq!(series[0].labels[0].value, "good");
+        assert_eq!(series[0].labels.metric_name(), Some("good"));
         assert_eq!(rejected.len(), 1);
         assert!(rejected[0].contains("empty label name"));
     }

@@ -133,6 +133,7 @@ fn bench(c: &mut Criterion) {
         data_dir: dir.path().to_path_buf(),
         retention: Duration::from_secs(100 * 365 * 86_400),
         wal_sync: WalSync::Never,
+        series_cache_bytes: cairn_storage::DEFAULT_SERIES_CACHE_BYTES,
     })
     .expect("open engine");
     let rt = tokio::runtime::Builder::new_current_thread()

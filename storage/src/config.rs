@@ -49,6 +49,12 @@ pub struct StorageConfig {
     /// with RESOURCE_EXHAUSTED.
     #[arg(long, env = "CAIRN_GRPC_MAX_RECV_BYTES", default_value_t = 64 << 20)]
     pub grpc_max_recv_bytes: usize,
+    /// Memory budget of the series key → ID map in front of the index, bytes (about
+    /// 80 bytes plus the key's length per series; 128 MiB holds ~500,000 series). Series
+    /// not written for a while are dropped from it and looked up in the index again.
+    /// Reported in `cairn_storage_index_memory_bytes{part="series_cache"}`.
+    #[arg(long, env = "CAIRN_SERIES_CACHE_MAX_BYTES", default_value_t = crate::engine::DEFAULT_SERIES_CACHE_BYTES)]
+    pub series_cache_max_bytes: u64,
 }
 
 impl StorageConfig {
@@ -64,6 +70,7 @@ impl StorageConfig {
             wal_sync: WalSync::Always,
             flush_interval: Duration::from_secs(300),
             head_max_samples: 2_000_000,
+            series_cache_max_bytes: crate::engine::DEFAULT_SERIES_CACHE_BYTES,
             grpc_max_recv_bytes: 64 << 20,
         }
     }

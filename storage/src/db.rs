@@ -2,10 +2,10 @@
 //! per time partition (`blocks_YYYYMMDD`).
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use roaring::RoaringTreemap;
-use rocksdb::{ColumnFamilyDescriptor, DBCompressionType, MergeOperands, Options};
+use rocksdb::{BlockBasedOptions, Cache, ColumnFamilyDescriptor, DBCompressionType, MergeOperands, Options};
 
 use crate::error::StorageError;
 
@@ -22,10 +22,44 @@ pub(crate) const CF_POSTINGS: &str = "postings";
 /// Prefix of the partition column families.
 pub(crate) const PARTITION_PREFIX: &str = "blocks_";
 
+/// Block cache shared by every column family of every RocksDB instance of the process
+/// (index blocks, filters and data), bytes.
+pub(crate) const BLOCK_CACHE_BYTES: usize = 32 << 20;
+/// Memtable budget of one RocksDB instance across its column families, bytes: past it
+/// the largest memtable is flushed.
+const DB_WRITE_BUFFER_BYTES: usize = 32 << 20;
+/// Memtable size of one column family before it is flushed, bytes.
+const CF_WRITE_BUFFER_BYTES: usize = 8 << 20;
+
+/// The process-wide block cache ([`BLOCK_CACHE_BYTES`]).
+pub(crate) fn block_cache() -> &'static Cache {
+    static CACHE: OnceLock<Cache> = OnceLock::new();
+    CACHE.get_or_init(|| Cache::new_lru_cache(BLOCK_CACHE_BYTES))
+}
+
+/// Column family options with the memory bounds every family shares: the shared block
+/// cache holds index and filter blocks too (so table readers do not grow with the data),
+/// and memtables are [`CF_WRITE_BUFFER_BYTES`]. SST data blocks of `block_bytes`.
+fn bounded_options(block_bytes: usize) -> Options {
+    let mut table = BlockBasedOptions::default();
+    table.set_block_cache(block_cache());
+    table.set_cache_index_and_filter_blocks(true);
+    table.set_pin_l0_filter_and_index_blocks_in_cache(true);
+    table.set_block_size(block_bytes);
+    let mut o = Options::default();
+    o.set_block_based_table_factory(&table);
+    o.set_write_buffer_size(CF_WRITE_BUFFER_BYTES);
+    o
+}
+
 /// Opens (creating if needed) the RocksDB instance at `path` with every column family
 /// it already has. Returns the handle and the names of the partition column families.
 pub(crate) fn open(path: &Path) -> Result<(Arc<Db>, Vec<String>), StorageError> {
-    let mut opts = Options::default();
+    let mut opts = bounded_options(4 << 10);
+    opts.set_db_write_buffer_size(DB_WRITE_BUFFER_BYTES);
+    // RocksDB's own log (`LOG`) keeps warnings and errors only; Cairn logs what it does.
+    opts.set_log_level(rocksdb::LogLevel::Warn);
+    opts.set_keep_log_file_num(2);
     opts.create_if_missing(true);
     opts.create_missing_column_families(true);
     opts.set_max_background_jobs(2);
@@ -62,9 +96,22 @@ pub(crate) fn open(path: &Path) -> Result<(Arc<Db>, Vec<String>), StorageError> 
     Ok((Arc::new(db), partitions))
 }
 
+/// SST data block size of the index column families, bytes: keys of one metric share
+/// most of their labels, so zstd over 16 KiB removes most of the repetition while a
+/// point look-up still decompresses little.
+const INDEX_BLOCK_BYTES: usize = 16 << 10;
+/// SST data block size of the partitions, bytes. Blocks of series with adjacent IDs (often
+/// series of one scrape target, created together) sit side by side, and their timestamp
+/// columns are often byte-identical: zstd over a large SST block stores such a column
+/// about once.
+const PARTITION_BLOCK_BYTES: usize = 256 << 10;
+/// zstd level of the partitions' SST blocks: their input is mostly compressed columns,
+/// so a higher level costs little time for what it finds.
+const PARTITION_ZSTD_LEVEL: i32 = 9;
+
 fn index_options() -> Options {
-    let mut o = Options::default();
-    o.set_compression_type(DBCompressionType::Lz4);
+    let mut o = bounded_options(INDEX_BLOCK_BYTES);
+    o.set_compression_type(DBCompressionType::Zstd);
     o
 }
 
@@ -74,10 +121,12 @@ fn postings_options() -> Options {
     o
 }
 
-/// Options of a partition column family: blocks are already compressed.
+/// Options of a partition column family: each block is compressed on its own, and zstd
+/// over [`PARTITION_BLOCK_BYTES`] SST blocks removes what neighbouring blocks repeat.
 pub(crate) fn partition_options() -> Options {
-    let mut o = Options::default();
-    o.set_compression_type(DBCompressionType::None);
+    let mut o = bounded_options(PARTITION_BLOCK_BYTES);
+    o.set_compression_type(DBCompressionType::Zstd);
+    o.set_compression_options(-14, PARTITION_ZSTD_LEVEL, 0, 0);
     o
 }
 

@@ -8,12 +8,14 @@ mod flush;
 pub mod merge;
 mod replay;
 pub(crate) mod search;
+mod series_cache;
+mod usage;
 mod write;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -23,17 +25,17 @@ use crate::config::WalSync;
 use crate::error::StorageError;
 use crate::head::Head;
 use crate::index::Index;
-use crate::index::hash::{DaySet, KeyMap};
+use crate::index::hash::DaySet;
 use crate::partitions::Partitions;
 use crate::partitions::merge::Unmerged;
 use crate::wal::SegmentWriter;
 use commit::Command;
+use series_cache::SeriesCache;
 
 pub use flush::FlushStats;
 pub use merge::CompactStats;
+pub use usage::IndexUsage;
 pub use write::{PendingWrite, WriteOutcome};
-
-const SERIES_SHARDS: usize = 16;
 
 /// How to open an engine.
 #[derive(Clone, Debug)]
@@ -45,13 +47,14 @@ pub struct EngineOptions {
     pub retention: Duration,
     /// Whether each WAL group commit is fsynced.
     pub wal_sync: WalSync,
+    /// Budget of the in-memory series key → ID map, bytes (estimated; see
+    /// [`series_cache`]). Series past it are looked up in the index.
+    pub series_cache_bytes: u64,
 }
 
-/// A known series: its ID and whether a WAL record of it is durable.
-struct SeriesEntry {
-    id: u64,
-    durable: Arc<AtomicBool>,
-}
+/// Default of [`EngineOptions::series_cache_bytes`]: 128 MiB, about 500,000 series of
+/// ~170-byte keys.
+pub const DEFAULT_SERIES_CACHE_BYTES: u64 = 128 << 20;
 
 /// One storage node's engine.
 pub struct Engine {
@@ -62,7 +65,7 @@ pub struct Engine {
     retention_ms: i64,
     commit_tx: Mutex<Option<crossbeam_channel::Sender<Command>>>,
     commit_thread: Mutex<Option<JoinHandle<()>>>,
-    series: Vec<Mutex<KeyMap<SeriesEntry>>>,
+    series: SeriesCache,
     create_lock: Mutex<()>,
     next_id: AtomicU64,
     /// `(series ID, day)` pairs whose per-day postings are written.
@@ -110,7 +113,7 @@ impl Engine {
             retention_ms: i64::try_from(opts.retention.as_millis()).unwrap_or(i64::MAX),
             commit_tx: Mutex::new(None),
             commit_thread: Mutex::new(None),
-            series: (0..SERIES_SHARDS).map(|_| Mutex::new(KeyMap::default())).collect(),
+            series: SeriesCache::new(opts.series_cache_bytes),
             create_lock: Mutex::new(()),
             next_id: AtomicU64::new(0),
             days_indexed: Mutex::new(DaySet::default()),
@@ -140,11 +143,6 @@ impl Engine {
         tx.ok_or_else(|| StorageError::WalClosed("the node is shutting down".into()))?
             .send(cmd)
             .map_err(|_| StorageError::WalClosed("the commit thread has stopped".into()))
-    }
-
-    fn series_shard(&self, key: &[u8]) -> &Mutex<KeyMap<SeriesEntry>> {
-        let h = xxhash_rust::xxh3::xxh3_64(key);
-        &self.series[(h % SERIES_SHARDS as u64) as usize]
     }
 
     /// Stops the commit thread after it has written everything queued. Further writes
@@ -178,6 +176,7 @@ pub(crate) mod testing {
             data_dir: dir.to_path_buf(),
             retention: Duration::from_secs(100 * 365 * 86_400),
             wal_sync: WalSync::Always,
+            series_cache_bytes: DEFAULT_SERIES_CACHE_BYTES,
         })
         .expect("open engine")
     }

@@ -123,7 +123,7 @@ impl Storage for StorageService {
         let req = request.into_inner();
         let tenant = Tenant::from_proto(req.tenant.as_ref());
         let engine = self.engine.clone();
-        let pending = blocking(move || engine.start_write(tenant, req.series)).await?;
+        let pending = blocking(move || engine.start_write_request(tenant, &req)).await?;
         let outcome = pending.finish().await?;
         if !outcome.errors.is_empty() {
             let n = outcome.errors.len();

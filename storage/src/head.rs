@@ -12,6 +12,9 @@ use crate::index::hash::IdMap;
 
 const SHARDS: usize = 16;
 
+/// Per shard of the head, `(series ID, number of samples)` of every series with samples.
+pub(crate) type HeadMarks = Vec<Vec<(u64, usize)>>;
+
 /// Sharded map of series ID → samples.
 pub(crate) struct Head {
     shards: Vec<Mutex<IdMap<Vec<Sample>>>>,
@@ -77,14 +80,33 @@ impl Head {
         }
     }
 
-    /// A copy of every series' samples, in arrival order.
-    pub(crate) fn snapshot(&self) -> Vec<(u64, Vec<Sample>)> {
-        let mut out = Vec::new();
-        for shard in &self.shards {
-            let g = shard.lock();
-            out.extend(g.iter().filter(|(_, s)| !s.is_empty()).map(|(id, s)| (*id, s.clone())));
-        }
-        out
+    /// How many samples each series holds now, shard by shard: what a flush will copy
+    /// with [`Head::copy_marked`], one shard at a time, so that it never holds a copy of
+    /// the whole head.
+    pub(crate) fn marks(&self) -> HeadMarks {
+        self.shards
+            .iter()
+            .map(|shard| {
+                let g = shard.lock();
+                g.iter()
+                    .filter(|(_, s)| !s.is_empty())
+                    .map(|(id, s)| (*id, s.len()))
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// A copy of the first `n` samples (in arrival order) of each `(id, n)` of `marks`,
+    /// which are the marks of shard `shard` taken by [`Head::marks`].
+    pub(crate) fn copy_marked(&self, shard: usize, marks: &[(u64, usize)]) -> Vec<(u64, Vec<Sample>)> {
+        let Some(shard) = self.shards.get(shard) else {
+            return Vec::new();
+        };
+        let g = shard.lock();
+        marks
+            .iter()
+            .filter_map(|&(id, n)| g.get(&id).map(|s| (id, s[..n.min(s.len())].to_vec())))
+            .collect()
     }
 
     /// Removes the first `n` samples of each listed series; series left empty are
@@ -154,16 +176,23 @@ mod tests {
         assert_eq!(sort_dedup(s), vec![(1, 11), (2, 20), (3, 31)]);
     }
 
+    /// Every marked prefix, shard after shard.
+    fn copy_all(h: &Head, marks: &HeadMarks) -> Vec<(u64, Vec<Sample>)> {
+        (0..marks.len()).flat_map(|i| h.copy_marked(i, &marks[i])).collect()
+    }
+
     #[test]
     fn remove_flushed_keeps_later_arrivals() {
         let h = Head::default();
         h.append(1, &[(10, 1), (5, 2)]);
-        let snap = h.snapshot();
-        assert_eq!(snap, vec![(1, vec![(10, 1), (5, 2)])]);
+        let marks = h.marks();
         h.append(1, &[(7, 3)]);
+        h.append(2, &[(8, 4)]);
+        // Samples that arrive after the marks are not part of the flush.
+        assert_eq!(copy_all(&h, &marks), vec![(1, vec![(10, 1), (5, 2)])]);
         h.remove_flushed(&[(1, 2)]);
         assert_eq!(h.samples_in(1, i64::MIN, i64::MAX), vec![(7, 3)]);
-        h.remove_flushed(&[(1, 1)]);
+        h.remove_flushed(&[(1, 1), (2, 1)]);
         assert_eq!(h.series_count(), 0);
     }
 

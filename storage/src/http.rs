@@ -80,6 +80,7 @@ pub(crate) async fn flush_loop(
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(check) => {}
         }
+        engine.report_usage();
         let due = last_flush.elapsed() >= interval;
         let full = head_max_samples > 0 && engine.head_samples() > head_max_samples;
         if !due && !full {

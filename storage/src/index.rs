@@ -227,3 +227,29 @@ impl Index {
         Ok(())
     }
 }
+
+/// Memory and disk used by the index column families, bytes.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct ColumnFamilyUsage {
+    /// SST files on disk.
+    pub(crate) disk_bytes: u64,
+    /// Memtables (written, not yet flushed to SST files).
+    pub(crate) memtable_bytes: u64,
+    /// Table readers' memory outside the block cache.
+    pub(crate) table_reader_bytes: u64,
+}
+
+impl Index {
+    /// What the index column families use now (RocksDB's own estimates).
+    pub(crate) fn usage(&self) -> ColumnFamilyUsage {
+        let mut u = ColumnFamilyUsage::default();
+        for name in [CF_SERIES_IDS, CF_SERIES_KEYS, CF_POSTINGS] {
+            let Ok(cf) = self.cf(name) else { continue };
+            let prop = |p: &str| self.db.property_int_value_cf(&cf, p).ok().flatten().unwrap_or(0);
+            u.disk_bytes += prop("rocksdb.total-sst-files-size");
+            u.memtable_bytes += prop("rocksdb.cur-size-all-mem-tables");
+            u.table_reader_bytes += prop("rocksdb.estimate-table-readers-mem");
+        }
+        u
+    }
+}

@@ -14,7 +14,15 @@
 //!     even for a flush, odd for a merge; for a timestamp in several blocks, the higher
 //!     sequence number wins.
 //!
+//!   RocksDB compresses the index column families with zstd over 16 KiB SST blocks and
+//!   the partitions with zstd over 256 KiB SST blocks, where byte-identical timestamp
+//!   columns of neighbouring series (one scrape target) are stored about once (`db.rs`).
+//!
 //! # Write path
+//!
+//! Insert nodes send a request's label sets packed as canonical keys (`WriteRequest`
+//! fields 3–6), so that neither side builds a string per label; the node checks each key
+//! and uses its bytes as they are.
 //!
 //! Validate → look up or create each series (index write, not synced) → per-day postings
 //! for days not yet indexed → the commit thread appends one WAL record batch for all
@@ -55,8 +63,18 @@
 //! `/internal/force_merge` (or `force_flush?merge=1`) flushes, merges everything and runs
 //! a RocksDB manual compaction, leaving the data in its final form.
 //!
-//! Not yet done: removing series of expired days from the all-time index and from the
-//! in-memory series map.
+//! # Memory
+//!
+//! Bounded by flags and constants, reported in `/metrics` ([`Engine::report_usage`]):
+//! the head (`--head-max-samples`, 16 bytes a sample, `cairn_storage_head_samples`); the
+//! series key → ID map in front of the index (`--series-cache-max-bytes`, two generations
+//! per shard: series unseen for two rotations are dropped and found in the index again;
+//! `cairn_storage_index_memory_bytes{part="series_cache"}`); the set of indexed
+//! `(series, day)` pairs (cleared past 4 million pairs); RocksDB's memtables (8 MiB per
+//! column family, 32 MiB per node) and one 32 MiB block cache per process holding data,
+//! index and filter blocks (`cairn_storage_block_cache_bytes`).
+//!
+//! Not yet done: removing series of expired days from the all-time index.
 
 pub mod block;
 pub mod config;
@@ -78,7 +96,9 @@ use cairn_proto::storage::storage_server::StorageServer;
 use tokio_util::sync::CancellationToken;
 
 pub use config::StorageConfig;
-pub use engine::{CompactStats, Engine, EngineOptions, FlushStats, PendingWrite, WriteOutcome};
+pub use engine::{
+    CompactStats, DEFAULT_SERIES_CACHE_BYTES, Engine, EngineOptions, FlushStats, IndexUsage, PendingWrite, WriteOutcome,
+};
 pub use error::StorageError;
 
 /// Runs one storage node until `shutdown` is cancelled: opens the data dir (replaying the
@@ -94,6 +114,7 @@ pub async fn run(cfg: StorageConfig, shutdown: CancellationToken) -> Result<(), 
         data_dir: cfg.data_dir.clone(),
         retention: cfg.retention,
         wal_sync: cfg.wal_sync,
+        series_cache_bytes: cfg.series_cache_max_bytes,
     };
     let engine = Arc::new(
         tokio::task::spawn_blocking(move || Engine::open(&opts))

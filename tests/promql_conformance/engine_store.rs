@@ -43,6 +43,7 @@ impl EngineStore {
             data_dir: dir.path().to_path_buf(),
             retention: RETENTION,
             wal_sync: WalSync::Never,
+            series_cache_bytes: cairn_storage::DEFAULT_SERIES_CACHE_BYTES,
         })
         .expect("open the storage engine");
         EngineStore { engine, dir }

@@ -4,8 +4,9 @@
 //! appends their records to the current segment in one write, fsyncs once (when the
 //! WAL sync mode says so), appends the samples to the head and answers them all. Because
 //! the head is only changed here, a [`Command::Rotate`] sees a head that holds exactly
-//! the samples of every segment before the new one: the snapshot it returns is what a
-//! flush must write before deleting those segments.
+//! the samples of every segment before the new one: the marks it returns (how many
+//! samples each series holds then) say what a flush must write before deleting those
+//! segments.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,7 +17,7 @@ use crossbeam_channel::{Receiver, Sender};
 
 use crate::block::Sample;
 use crate::error::StorageError;
-use crate::head::Head;
+use crate::head::{Head, HeadMarks};
 use crate::wal::{self, SegmentWriter};
 
 /// Most commands taken into one group commit.
@@ -24,7 +25,7 @@ const MAX_BATCH: usize = 512;
 
 /// What a rotation answers: the first segment number that must be kept, and a copy of
 /// the head (series ID, samples in arrival order).
-pub(crate) type RotateResult = Result<(u64, Vec<(u64, Vec<Sample>)>), StorageError>;
+pub(crate) type RotateResult = Result<(u64, HeadMarks), StorageError>;
 
 /// One write to make durable and visible.
 pub(crate) struct Commit {
@@ -117,7 +118,7 @@ impl CommitThread {
             return Err(StorageError::WalClosed(b.clone()));
         }
         let next = self.writer.rotate()?;
-        Ok((next, self.head.snapshot()))
+        Ok((next, self.head.marks()))
     }
 
     fn commit(&mut self, batch: Vec<Commit>) {

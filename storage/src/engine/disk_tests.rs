@@ -111,6 +111,7 @@ fn disk_bytes_per_sample_on_the_corpus() {
         data_dir: dir.path().to_path_buf(),
         retention: Duration::from_secs(100 * 365 * 86_400),
         wal_sync: WalSync::Never,
+        series_cache_bytes: DEFAULT_SERIES_CACHE_BYTES,
     })
     .expect("open");
     let tenant = Tenant::default();

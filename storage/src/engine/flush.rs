@@ -38,14 +38,19 @@ impl Engine {
         let started = Instant::now();
         let (tx, rx) = crossbeam_channel::bounded(1);
         self.send(Command::Rotate(tx))?;
-        let (first_kept, snapshot) = rx
+        let (first_kept, marks) = rx
             .recv()
             .map_err(|_| StorageError::WalClosed("the commit thread has stopped".into()))??;
         let seq = next_flush_seq(self.flush_seq.load(std::sync::atomic::Ordering::SeqCst));
         let mut stats = FlushStats::default();
         let mut blocks = Vec::new();
-        let mut flushed = Vec::with_capacity(snapshot.len());
-        for (id, samples) in snapshot {
+        let mut flushed = Vec::with_capacity(marks.iter().map(Vec::len).sum());
+        // One head shard copied at a time: the flush holds no copy of the whole head.
+        let copies = marks
+            .iter()
+            .enumerate()
+            .flat_map(|(shard, m)| self.head.copy_marked(shard, m));
+        for (id, samples) in copies {
             flushed.push((id, samples.len()));
             let samples = sort_dedup(samples);
             stats.series += 1;
@@ -75,7 +80,14 @@ impl Engine {
         // Keep the memory of indexed days small: older days are re-merged (idempotently)
         // if late samples arrive for them.
         let recent = day_of(crate::engine::now_ms()).saturating_sub(1);
-        self.days_indexed.lock().retain(|(_, d)| *d >= recent);
+        {
+            let mut days = self.days_indexed.lock();
+            days.retain(|(_, d)| *d >= recent);
+            if days.len() > super::usage::MAX_INDEXED_DAYS {
+                days.clear();
+            }
+        }
+        self.report_usage();
         stats.wal_segments_deleted = wal::delete_segments_before(&self.wal_dir, first_kept)? as u64;
         metrics::counter!("cairn_storage_flushes_total").increment(1);
         metrics::counter!("cairn_storage_blocks_written_total").increment(stats.blocks);

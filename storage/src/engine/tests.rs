@@ -147,6 +147,7 @@ fn partitions_older_than_retention_are_dropped() {
         data_dir: dir.path().to_path_buf(),
         retention: Duration::from_secs(3 * 86_400),
         wal_sync: WalSync::Never,
+        series_cache_bytes: DEFAULT_SERIES_CACHE_BYTES,
     })
     .expect("open");
     let now = now_ms();

@@ -1,11 +1,12 @@
 //! The write path: validation, series look-up or creation, per-day postings, then the
 //! WAL commit.
 //!
-//! A request's series are keyed without building [`Labels`] when their labels arrive as
-//! a storable label set (sorted by name, names unique, no empty name or value, with a
-//! `__name__`), which is what insert nodes send: the canonical key is written straight
-//! into one buffer per request and looked up by its bytes. Other label lists take the
-//! general path (sorting, dropping empty values, detailed errors). The samples of the
+//! A request's series are keyed without building [`Labels`]: packed series (what insert
+//! nodes send, `WriteRequest` fields 3–6) carry their canonical keys, which are checked
+//! and used as they are; listed series whose labels form a storable label set (sorted by
+//! name, names unique, no empty name or value, with a `__name__`) have their key written
+//! straight into a buffer. Other label lists take the general path (sorting, dropping
+//! empty values, detailed errors). Keys are looked up by their bytes. The samples of the
 //! request go into one vector, in series order, and travel to the commit thread as such.
 
 mod series_key;
@@ -15,14 +16,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use cairn_common::{Labels, METRIC_NAME, Tenant};
-use cairn_proto::storage::Series;
+use cairn_proto::storage::{Series, WriteRequest};
 
 use crate::block::Sample;
 use crate::day::day_of;
 use crate::engine::commit::{Command, Commit, SampleRuns};
-use crate::engine::{Engine, SeriesEntry, now_ms};
+use crate::engine::{Engine, now_ms};
 use crate::error::StorageError;
-use crate::index::hash::KeyMap;
 
 /// What a write did: samples stored, and a message per malformed series (the valid
 /// series of the same request are stored).
@@ -58,11 +58,162 @@ impl PendingWrite {
     }
 }
 
-/// One accepted series of a request: its index in the request and its samples' range
-/// in the request's sample vector.
+/// One accepted series of a request: its canonical key's range in the request's key
+/// buffer and its samples' range in the request's sample vector.
 struct Item {
-    series: usize,
+    key: Range<usize>,
     samples: Range<usize>,
+    /// The series' number in the request, for messages.
+    series: usize,
+    /// Whether the key is known to be storable; a packed key is checked only when it is
+    /// not in the series cache (a cached key was checked when it entered).
+    checked: bool,
+}
+
+/// A request's accepted series, keyed, with their samples (those within the retention).
+#[derive(Default)]
+struct Staged {
+    /// The canonical keys of the accepted series, one after the other.
+    keys: Vec<u8>,
+    items: Vec<Item>,
+    samples: Vec<Sample>,
+    errors: Vec<String>,
+    too_old: u64,
+}
+
+impl Staged {
+    /// Adds a series whose canonical key is `key` (tenant prefix included) when some of
+    /// its samples are not older than `min_ts`.
+    fn push(
+        &mut self,
+        series: usize,
+        checked: bool,
+        key: &[u8],
+        min_ts: i64,
+        samples: impl Iterator<Item = (i64, f64)>,
+    ) {
+        let first = self.samples.len();
+        for (t, v) in samples {
+            if t >= min_ts {
+                self.samples.push((t, v.to_bits()));
+            } else {
+                self.too_old += 1;
+            }
+        }
+        if self.samples.len() == first {
+            return;
+        }
+        let at = self.keys.len();
+        self.keys.extend_from_slice(key);
+        self.items.push(Item {
+            key: at..self.keys.len(),
+            samples: first..self.samples.len(),
+            series,
+            checked,
+        });
+    }
+
+    /// Removes the items at the (ascending) positions `rejected`, and their samples.
+    fn remove(&mut self, rejected: &[usize]) {
+        let mut samples = Vec::with_capacity(self.samples.len());
+        let mut items = Vec::with_capacity(self.items.len() - rejected.len());
+        let mut skip = rejected.iter().peekable();
+        for (n, item) in self.items.drain(..).enumerate() {
+            if skip.next_if_eq(&&n).is_some() {
+                continue;
+            }
+            let first = samples.len();
+            samples.extend_from_slice(&self.samples[item.samples]);
+            items.push(Item {
+                samples: first..samples.len(),
+                ..item
+            });
+        }
+        self.items = items;
+        self.samples = samples;
+    }
+
+    /// Stages the series of `req` (the `series` list, then the packed series) for
+    /// `tenant`; malformed series become messages in `errors`.
+    fn request(tenant: Tenant, req: &WriteRequest, min_ts: i64) -> Staged {
+        let packed = req.sample_counts.len();
+        let mut st = Staged {
+            keys: Vec::with_capacity(req.series_keys.len() + 8 * packed + 128 * req.series.len()),
+            items: Vec::with_capacity(req.series.len() + packed),
+            samples: Vec::with_capacity(req.timestamps_ms.len() + req.series.len()),
+            ..Staged::default()
+        };
+        let mut key: Vec<u8> = Vec::with_capacity(256);
+        for (i, s) in req.series.iter().enumerate() {
+            if s.timestamps_ms.len() != s.values.len() {
+                st.errors.push(format!(
+                    "series {i}: {} timestamps but {} values",
+                    s.timestamps_ms.len(),
+                    s.values.len()
+                ));
+                continue;
+            }
+            match series_key(tenant, i, s, &mut key) {
+                Ok(()) => st.push(
+                    i,
+                    true,
+                    &key,
+                    min_ts,
+                    s.timestamps_ms.iter().copied().zip(s.values.iter().copied()),
+                ),
+                Err(msg) => st.errors.push(msg),
+            }
+        }
+        if packed > 0 {
+            st.packed(tenant, req, min_ts, &mut key);
+        }
+        st
+    }
+
+    /// Stages the packed series of `req` (fields 3–6), numbered after `req.series`.
+    fn packed(&mut self, tenant: Tenant, req: &WriteRequest, min_ts: i64, key: &mut Vec<u8>) {
+        let total: u64 = req.sample_counts.iter().map(|&n| u64::from(n)).sum();
+        if total != req.timestamps_ms.len() as u64 || total != req.values.len() as u64 {
+            self.errors.push(format!(
+                "packed series: sample_counts add up to {total} but there are {} timestamps and {} values",
+                req.timestamps_ms.len(),
+                req.values.len()
+            ));
+            return;
+        }
+        let mut keys = cairn_common::packed_keys::iter(&req.series_keys);
+        let mut at = 0usize;
+        for (j, &n) in req.sample_counts.iter().enumerate() {
+            let i = req.series.len() + j;
+            let range = at..at + n as usize;
+            at = range.end;
+            let labels = match keys.next() {
+                Some(Ok(k)) => k,
+                Some(Err(e)) => {
+                    self.errors.push(format!("series {i}: {e}"));
+                    return;
+                }
+                None => {
+                    self.errors.push(format!(
+                        "packed series: {} sample counts but {j} series keys",
+                        req.sample_counts.len()
+                    ));
+                    return;
+                }
+            };
+            key.clear();
+            key.extend_from_slice(&tenant.to_be_bytes());
+            key.extend_from_slice(labels);
+            let samples = req.timestamps_ms[range.clone()].iter().copied();
+            self.push(i, false, key, min_ts, samples.zip(req.values[range].iter().copied()));
+        }
+        if keys.next().is_some() {
+            self.errors.push(format!(
+                "packed series: more series keys than the {} sample counts",
+                req.sample_counts.len()
+            ));
+        }
+    }
 }
 
 /// Writes into `out` (cleared first) the canonical key of `s` for `tenant`. Errors: the
@@ -100,20 +251,12 @@ fn labels_of_key(key: &[u8]) -> Result<Labels, StorageError> {
 }
 
 impl Engine {
-    /// The ID of the series `key`, creating it when new. Returns the ID and, when no
-    /// WAL record of the series is known to be durable yet, its durability flag.
+    /// The ID of the series `key`, which the series cache did not hold a moment ago: from
+    /// the index, or a new series. Returns the ID and, when no WAL record of the series is
+    /// known to be durable yet, its durability flag.
     fn resolve(&self, key: &[u8], tenant: Tenant) -> Result<(u64, Option<Arc<AtomicBool>>), StorageError> {
-        let lookup = |shard: &KeyMap<SeriesEntry>| {
-            shard.get(key).map(|e| {
-                let pending = (!e.durable.load(Ordering::Acquire)).then(|| e.durable.clone());
-                (e.id, pending)
-            })
-        };
-        if let Some(found) = lookup(&self.series_shard(key).lock()) {
-            return Ok(found);
-        }
         let _create = self.create_lock.lock();
-        if let Some(found) = lookup(&self.series_shard(key).lock()) {
+        if let Some(found) = self.series.get(key) {
             return Ok(found);
         }
         if let Some(id) = self.index.series_id(key)? {
@@ -129,16 +272,7 @@ impl Engine {
     }
 
     pub(super) fn remember(&self, key: Vec<u8>, id: u64, durable: bool) -> Arc<AtomicBool> {
-        let flag = Arc::new(AtomicBool::new(durable));
-        let mut shard = self.series_shard(&key).lock();
-        shard.insert(
-            key,
-            SeriesEntry {
-                id,
-                durable: flag.clone(),
-            },
-        );
-        flag
+        self.series.insert(key, id, durable)
     }
 
     /// Writes the per-day postings of series whose samples fall on days not yet
@@ -157,34 +291,24 @@ impl Engine {
     }
 
     /// [`Engine::index_days`] for the series of one request: `ids[i]` is the ID of
-    /// `items[i]`; the labels of the (rare) series with a new day are rebuilt from the request.
-    fn index_request_days(
-        &self,
-        tenant: Tenant,
-        series: &[Series],
-        ids: &[u64],
-        items: &[Item],
-        samples: &[Sample],
-    ) -> Result<(), StorageError> {
+    /// `st.items[i]`; the labels of the (rare) series with a new day are decoded from
+    /// their keys.
+    fn index_request_days(&self, tenant: Tenant, st: &Staged, ids: &[u64]) -> Result<(), StorageError> {
         let mut new: Vec<(u64, u32, usize)> = Vec::new();
         {
             let mut seen = self.days_indexed.lock();
-            for (item, &id) in items.iter().zip(ids) {
-                for day in new_days(&mut seen, id, &samples[item.samples.clone()]) {
-                    new.push((id, day, item.series));
+            for (i, (item, &id)) in st.items.iter().zip(ids).enumerate() {
+                for day in new_days(&mut seen, id, &st.samples[item.samples.clone()]) {
+                    new.push((id, day, i));
                 }
             }
         }
         if new.is_empty() {
             return Ok(());
         }
-        let mut key = Vec::new();
         let labels = new
             .iter()
-            .map(|&(_, _, i)| {
-                series_key(tenant, i, &series[i], &mut key).map_err(StorageError::Internal)?;
-                labels_of_key(&key)
-            })
+            .map(|&(_, _, i)| labels_of_key(&st.keys[st.items[i].key.clone()]))
             .collect::<Result<Vec<Labels>, _>>();
         let labels = match labels {
             Ok(l) => l,
@@ -227,84 +351,91 @@ impl Engine {
         self.start_write(tenant, series)?.finish().await
     }
 
-    /// The synchronous first half of [`Engine::write`]: validates, looks up or creates
-    /// the series (RocksDB reads and writes: call it off async threads) and queues the
-    /// samples for the WAL. Await [`PendingWrite::finish`] for the acknowledgement.
+    /// [`Engine::start_write_request`] for a list of series.
     pub fn start_write(&self, tenant: Tenant, series: Vec<Series>) -> Result<PendingWrite, StorageError> {
-        let mut outcome = WriteOutcome::default();
+        self.start_write_request(
+            tenant,
+            &WriteRequest {
+                series,
+                ..WriteRequest::default()
+            },
+        )
+    }
+
+    /// The synchronous first half of a write of `req` (its `series` and its packed
+    /// series; `req.tenant` is ignored for `tenant`): validates, looks up or creates the
+    /// series (RocksDB reads and writes: call it off async threads) and queues the samples
+    /// for the WAL. Await [`PendingWrite::finish`] for the acknowledgement.
+    pub fn start_write_request(&self, tenant: Tenant, req: &WriteRequest) -> Result<PendingWrite, StorageError> {
         let min_ts = now_ms().saturating_sub(self.retention_ms);
-        let mut key: Vec<u8> = Vec::with_capacity(256);
-        let mut samples: Vec<Sample> = Vec::with_capacity(series.len());
-        let mut items: Vec<Item> = Vec::with_capacity(series.len());
-        let mut ids: Vec<u64> = Vec::with_capacity(series.len());
+        let mut st = Staged::request(tenant, req, min_ts);
+        let mut ids: Vec<u64> = Vec::with_capacity(st.items.len());
         let mut commit_series = Vec::new();
         let mut durable = Vec::new();
-        let mut too_old = 0u64;
-        for (i, s) in series.iter().enumerate() {
-            if s.timestamps_ms.len() != s.values.len() {
-                outcome.errors.push(format!(
-                    "series {i}: {} timestamps but {} values",
-                    s.timestamps_ms.len(),
-                    s.values.len()
-                ));
-                continue;
-            }
-            if let Err(msg) = series_key(tenant, i, s, &mut key) {
-                outcome.errors.push(msg);
-                continue;
-            }
-            let first = samples.len();
-            for (&t, &v) in s.timestamps_ms.iter().zip(&s.values) {
-                if t >= min_ts {
-                    samples.push((t, v.to_bits()));
-                } else {
-                    too_old += 1;
+        let mut rejected = Vec::new();
+        for (n, item) in st.items.iter().enumerate() {
+            let key = &st.keys[item.key.clone()];
+            let found = match self.series.get(key) {
+                Some(found) => found,
+                None => {
+                    if !item.checked
+                        && let Err(e) = cairn_common::packed_keys::check_storable(&key[8..])
+                    {
+                        st.errors.push(format!("series {}: {e}", item.series));
+                        rejected.push(n);
+                        continue;
+                    }
+                    self.resolve(key, tenant)?
                 }
-            }
-            if samples.len() == first {
-                continue;
-            }
-            let (id, pending) = self.resolve(&key, tenant)?;
+            };
+            let (id, pending) = found;
             if let Some(flag) = pending {
-                commit_series.push((id, key.clone()));
+                commit_series.push((id, key.to_vec()));
                 durable.push(flag);
             }
             ids.push(id);
-            items.push(Item {
-                series: i,
-                samples: first..samples.len(),
-            });
         }
-        if too_old > 0 {
-            metrics::counter!("cairn_storage_rows_ignored_total", "reason" => "too_old").increment(too_old);
+        if !rejected.is_empty() {
+            st.remove(&rejected);
         }
-        if !outcome.errors.is_empty() {
-            metrics::counter!("cairn_storage_series_rejected_total").increment(outcome.errors.len() as u64);
+        if st.too_old > 0 {
+            metrics::counter!("cairn_storage_rows_ignored_total", "reason" => "too_old").increment(st.too_old);
         }
-        if items.is_empty() {
+        if !st.errors.is_empty() {
+            metrics::counter!("cairn_storage_series_rejected_total").increment(st.errors.len() as u64);
+        }
+        if st.items.is_empty() {
             return Ok(PendingWrite {
-                outcome,
+                outcome: WriteOutcome {
+                    rows: 0,
+                    errors: st.errors,
+                },
                 rows: 0,
                 wait: None,
             });
         }
-        self.index_request_days(tenant, &series, &ids, &items, &samples)?;
-        drop(series);
-        let rows = samples.len() as u64;
+        self.index_request_days(tenant, &st, &ids)?;
+        let rows = st.samples.len() as u64;
         let runs = ids
             .iter()
-            .zip(&items)
+            .zip(&st.items)
             .map(|(&id, item)| (id, item.samples.len()))
             .collect();
         let (done, wait) = tokio::sync::oneshot::channel();
         self.send(Command::Commit(Commit {
             series: commit_series,
-            samples: SampleRuns { runs, samples },
+            samples: SampleRuns {
+                runs,
+                samples: st.samples,
+            },
             durable,
             done,
         }))?;
         Ok(PendingWrite {
-            outcome,
+            outcome: WriteOutcome {
+                rows: 0,
+                errors: st.errors,
+            },
             rows,
             wait: Some(wait),
         })

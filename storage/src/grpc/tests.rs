@@ -109,6 +109,7 @@ async fn write_search_restart_search() {
                 values: vec![],
             },
         ],
+        ..Default::default()
     };
 
     let (token, task, url) = start(dir.path()).await;
@@ -212,6 +213,7 @@ async fn a_long_series_is_streamed_in_pieces_in_time_order() {
                 timestamps_ms: ts.clone(),
                 values: ts.iter().map(|t| *t as f64).collect(),
             }],
+            ..Default::default()
         })
         .await
         .expect("write")

@@ -1,8 +1,8 @@
-//! Write-path tests: the label lists that bypass [`Labels`] and those that do not name
+//! Write-path tests: packed series, the label lists that bypass [`Labels`] and those that do not name
 //! the same series, and the general path still rejects what it rejected.
 
 use cairn_common::{Labels, MatchOp, Matcher, Tenant};
-use cairn_proto::storage::{Label, Series};
+use cairn_proto::storage::{Label, Series, WriteRequest};
 
 use crate::engine::testing::{block_on, open};
 
@@ -83,4 +83,133 @@ fn malformed_label_lists_are_rejected_with_their_reason() {
         "{:?}",
         out.errors
     );
+}
+
+/// One packed series of a test request: label pairs and samples.
+type PackedSeries<'a> = (&'a [(&'a str, &'a str)], &'a [(i64, f64)]);
+
+/// A request holding `listed` as `series` and `packed` in the packed form, as insert
+/// nodes send it.
+fn request(listed: Vec<Series>, packed: &[PackedSeries<'_>]) -> WriteRequest {
+    let mut req = WriteRequest {
+        series: listed,
+        ..WriteRequest::default()
+    };
+    for (pairs, samples) in packed {
+        let key = Labels::from_pairs(pairs.iter().copied()).canonical_key(T);
+        cairn_common::packed_keys::append(&mut req.series_keys, &key[8..]);
+        req.sample_counts.push(samples.len() as u32);
+        req.timestamps_ms.extend(samples.iter().map(|s| s.0));
+        req.values.extend(samples.iter().map(|s| s.1));
+    }
+    req
+}
+
+fn write_request(e: &crate::engine::Engine, req: &WriteRequest) -> crate::engine::WriteOutcome {
+    block_on(e.start_write_request(T, req).expect("start").finish()).expect("finish")
+}
+
+#[test]
+fn packed_and_listed_series_of_one_label_set_are_one_series() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let e = open(dir.path());
+    let base = 1_700_000_000_000;
+    let stale = f64::from_bits(cairn_common::STALE_NAN_BITS);
+    let up_a: &[(&str, &str)] = &[("__name__", "up"), ("job", "a")];
+    let up_b: &[(&str, &str)] = &[("__name__", "up"), ("job", "b")];
+    let req = request(
+        vec![proto_series(&[("job", "a"), ("__name__", "up")], base, 1.0)],
+        &[
+            (up_a, &[(base + 1_000, 2.0), (base + 2_000, stale)]),
+            (up_b, &[(base, 5.0)]),
+        ],
+    );
+    let out = write_request(&e, &req);
+    assert_eq!((out.rows, out.errors.len()), (4, 0), "{:?}", out.errors);
+
+    let up = [Matcher::new(MatchOp::Equal, "__name__", "up").expect("matcher")];
+    let ids = e.select_ids(T, &up, base, base + 2_000).expect("select");
+    assert_eq!(ids.len(), 2);
+    let mut got = Vec::new();
+    for id in &ids {
+        let (labels, samples) = e.read_series(T, id, base, base + 2_000).expect("read").expect("series");
+        got.push((labels.get("job").map(str::to_string), samples));
+    }
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            (
+                Some("a".into()),
+                vec![
+                    (base, 1.0f64.to_bits()),
+                    (base + 1_000, 2.0f64.to_bits()),
+                    (base + 2_000, cairn_common::STALE_NAN_BITS)
+                ]
+            ),
+            (Some("b".into()), vec![(base, 5.0f64.to_bits())]),
+        ]
+    );
+}
+
+#[test]
+fn malformed_packed_series_are_rejected_and_the_rest_stored() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let e = open(dir.path());
+    let base = 1_700_000_000_000;
+    let good: &[(&str, &str)] = &[("__name__", "good")];
+    // Keys the insert would never send: no metric name, names out of order.
+    let mut req = request(Vec::new(), &[(good, &[(base, 1.0)])]);
+    let mut bad_key = Vec::new();
+    for part in [&b"job"[..], b"x"] {
+        cairn_common::packed_keys::append(&mut bad_key, part);
+    }
+    cairn_common::packed_keys::append(&mut req.series_keys, &bad_key);
+    let mut unsorted = Vec::new();
+    for part in [&b"job"[..], b"x", b"__name__", b"up"] {
+        cairn_common::packed_keys::append(&mut unsorted, part);
+    }
+    cairn_common::packed_keys::append(&mut req.series_keys, &unsorted);
+    req.sample_counts.extend([1, 1]);
+    req.timestamps_ms.extend([base, base]);
+    req.values.extend([2.0, 3.0]);
+    let out = write_request(&e, &req);
+    assert_eq!(out.rows, 1);
+    assert_eq!(
+        out.errors,
+        vec![
+            "series 1: no __name__ label".to_string(),
+            "series 2: label names not strictly sorted".to_string()
+        ]
+    );
+
+    // Counts that do not match the samples: the packed part is refused as a whole.
+    let mut req = request(Vec::new(), &[(good, &[(base + 1, 1.0)])]);
+    req.values.push(9.0);
+    let out = write_request(&e, &req);
+    assert_eq!(out.rows, 0);
+    assert_eq!(out.errors.len(), 1);
+    assert!(
+        out.errors[0].contains("add up to 1 but there are 1 timestamps and 2 values"),
+        "{:?}",
+        out.errors
+    );
+
+    // More counts than keys, and a truncated key list.
+    let mut req = request(Vec::new(), &[(good, &[(base + 2, 1.0)])]);
+    req.sample_counts.push(1);
+    req.timestamps_ms.push(base + 2);
+    req.values.push(1.0);
+    let out = write_request(&e, &req);
+    assert_eq!(out.rows, 1, "the series before the missing key is stored");
+    assert!(
+        out.errors[0].contains("2 sample counts but 1 series keys"),
+        "{:?}",
+        out.errors
+    );
+    let mut req = request(Vec::new(), &[(good, &[(base + 3, 1.0)])]);
+    req.series_keys.pop();
+    let out = write_request(&e, &req);
+    assert_eq!(out.rows, 0);
+    assert_eq!(out.errors, vec!["series 0: series_keys is truncated".to_string()]);
 }
