@@ -4,6 +4,7 @@
 //! - [`tenant`]: VictoriaMetrics-style `accountID[:projectID]` tenants.
 //! - [`matcher`]: label matchers (`=`, `!=`, `=~`, `!~`) as PromQL defines them.
 //! - [`packed_keys`]: label sets packed for the insert → storage write.
+//! - [`samples_le`]: samples in the fixed-width form of search answers.
 //! - [`jump_hash`] and [`ring`]: which storage nodes own a series.
 //! - [`duration`]: Prometheus-style durations for flags (`31d`, `5m`).
 //! - [`grpc`]: lazy gRPC clients for storage nodes.
@@ -19,6 +20,7 @@ pub mod listen_addr_file;
 pub mod matcher;
 pub mod packed_keys;
 pub mod ring;
+pub mod samples_le;
 pub mod shutdown;
 pub mod telemetry;
 pub mod tenant;

@@ -8,8 +8,8 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use cairn_common::{Labels, Matcher, Tenant};
-use cairn_proto::storage::{SearchRequest, Selector};
+use cairn_common::{Labels, Matcher, Tenant, samples_le};
+use cairn_proto::storage::{SearchRequest, Selector, Series};
 use futures::future::BoxFuture;
 
 use crate::dedup::dedup_interval;
@@ -79,7 +79,9 @@ impl Querier for ClusterQuerier {
                         let mut stream = client.search(request).await?.into_inner();
                         let mut series = Vec::new();
                         while let Some(msg) = stream.message().await? {
-                            series.extend(msg.series);
+                            for s in msg.series {
+                                series.push(fetched_piece(s)?);
+                            }
                         }
                         Ok(series)
                     }
@@ -88,13 +90,7 @@ impl Querier for ClusterQuerier {
             if !gathered.warnings.is_empty() {
                 self.partial.store(true, Ordering::Relaxed);
             }
-            let mut series = merge_series(
-                gathered
-                    .answers
-                    .into_iter()
-                    .flatten()
-                    .map(|s| (Labels::from_proto(s.labels), s.timestamps_ms, s.values)),
-            );
+            let mut series = merge_series(gathered.answers.into_iter().flatten());
             if self.dedup_interval_ms > 0 {
                 let mut removed = 0;
                 for s in &mut series {
@@ -115,6 +111,17 @@ impl Querier for ClusterQuerier {
             })
         })
     }
+}
+
+/// A piece of a series as a storage node sent it: labels, timestamps (ms) and values,
+/// from `samples_le` when set. Errors: a malformed `samples_le` (internal status).
+fn fetched_piece(s: Series) -> Result<(Labels, Vec<i64>, Vec<f64>), tonic::Status> {
+    let (ts, vs) = if s.samples_le.is_empty() {
+        (s.timestamps_ms, s.values)
+    } else {
+        samples_le::decode(&s.samples_le).map_err(tonic::Status::internal)?
+    };
+    Ok((Labels::from_proto(s.labels), ts, vs))
 }
 
 #[cfg(test)]

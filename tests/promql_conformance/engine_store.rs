@@ -91,6 +91,7 @@ impl Store for EngineStore {
                 labels: s.labels.to_proto(),
                 timestamps_ms: s.timestamps,
                 values: s.values,
+                samples_le: Vec::new(),
             })
             .collect();
         let outcome = rt

@@ -64,6 +64,7 @@ fn series(ts: &[i64], vs: &[f64]) -> Series {
         labels: labels().to_proto(),
         timestamps_ms: ts.to_vec(),
         values: vs.to_vec(),
+        samples_le: Vec::new(),
     }
 }
 

@@ -66,6 +66,8 @@ fn search(start_ms: i64, end_ms: i64, max_series: u64) -> SearchRequest {
     }
 }
 
+/// The series of a search answer, with their samples (sent as `samples_le`) decoded into
+/// `timestamps_ms` and `values`.
 async fn collect(
     client: &mut StorageClient<tonic::transport::Channel>,
     req: SearchRequest,
@@ -73,7 +75,15 @@ async fn collect(
     let mut stream = client.search(req).await?.into_inner();
     let mut out = Vec::new();
     while let Some(msg) = stream.message().await? {
-        out.extend(msg.series);
+        for mut s in msg.series {
+            assert!(
+                s.timestamps_ms.is_empty() && s.values.is_empty(),
+                "answers use samples_le"
+            );
+            (s.timestamps_ms, s.values) = cairn_common::samples_le::decode(&s.samples_le).expect("samples_le");
+            s.samples_le.clear();
+            out.push(s);
+        }
     }
     Ok(out)
 }
@@ -96,17 +106,20 @@ async fn write_search_restart_search() {
                 labels: vec![label("__name__", "up"), label("job", "a")],
                 timestamps_ms: ts.clone(),
                 values: ts.iter().map(|t| (*t % 1000) as f64).collect(),
+                samples_le: Vec::new(),
             },
             Series {
                 labels: vec![label("__name__", "up"), label("job", "b")],
                 timestamps_ms: vec![now],
                 values: vec![f64::from_bits(cairn_common::STALE_NAN_BITS)],
+                samples_le: Vec::new(),
             },
             // Malformed: no values.
             Series {
                 labels: vec![label("__name__", "up"), label("job", "c")],
                 timestamps_ms: vec![now],
                 values: vec![],
+                samples_le: Vec::new(),
             },
         ],
         ..Default::default()
@@ -212,6 +225,7 @@ async fn a_long_series_is_streamed_in_pieces_in_time_order() {
                 labels: vec![label("__name__", "up"), label("job", "long")],
                 timestamps_ms: ts.clone(),
                 values: ts.iter().map(|t| *t as f64).collect(),
+                samples_le: Vec::new(),
             }],
             ..Default::default()
         })

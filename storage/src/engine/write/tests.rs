@@ -22,6 +22,7 @@ fn proto_series(pairs: &[(&str, &str)], t: i64, v: f64) -> Series {
             .collect(),
         timestamps_ms: vec![t],
         values: vec![v],
+        samples_le: Vec::new(),
     }
 }
 
