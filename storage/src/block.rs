@@ -59,6 +59,20 @@ pub fn encode(samples: &[Sample]) -> Vec<u8> {
 
 /// [`encode`] with zstd `level` (1..=22): for measuring the level.
 pub fn encode_with_level(samples: &[Sample], level: i32) -> Vec<u8> {
+    encode_columns(samples, Some(level))
+}
+
+/// [`encode`] without zstd on the columns: the smallest coding of each column, stored
+/// as it is. For blocks written to a partition, whose SST blocks RocksDB compresses with
+/// zstd over many neighbouring blocks at once: identical timestamp columns and alike
+/// value columns of other series are then in the same window, which beats compressing
+/// each column alone (`storage/src/db.rs`), and encoding skips the zstd trials.
+pub fn encode_unpacked(samples: &[Sample]) -> Vec<u8> {
+    encode_columns(samples, None)
+}
+
+/// Encodes with zstd at `level` tried on the columns, or none.
+fn encode_columns(samples: &[Sample], level: Option<i32>) -> Vec<u8> {
     debug_assert!(samples.len() <= MAX_SAMPLES, "block over MAX_SAMPLES");
     let sorted;
     let samples = if samples.windows(2).all(|w| w[0].0 <= w[1].0) {
@@ -120,10 +134,11 @@ pub fn encode_with_level(samples: &[Sample], level: i32) -> Vec<u8> {
 const ZSTD_TRIALS: usize = 2;
 
 /// The candidate column (coding, bytes) that takes the fewest bytes in the block, with
-/// its zstd-compressed form when that is smaller (then counting its raw-length varint).
-/// Only the [`ZSTD_TRIALS`] candidates with the fewest raw bytes are compressed. The
+/// its zstd-compressed form (at `level`; none without) when that is smaller (then
+/// counting its raw-length varint). Only the [`ZSTD_TRIALS`] candidates with the fewest
+/// raw bytes are compressed. The
 /// candidate lists are never empty; for an empty one this is the default (empty) coding.
-fn smallest<C: Default>(mut candidates: Vec<(C, Vec<u8>)>, level: i32) -> (C, Option<Vec<u8>>, Vec<u8>) {
+fn smallest<C: Default>(mut candidates: Vec<(C, Vec<u8>)>, level: Option<i32>) -> (C, Option<Vec<u8>>, Vec<u8>) {
     // Stable: among equal raw sizes the candidates' own order (their preference) holds.
     candidates.sort_by_key(|c| c.1.len());
     let mut best = (C::default(), None, Vec::new());
@@ -132,10 +147,9 @@ fn smallest<C: Default>(mut candidates: Vec<(C, Vec<u8>)>, level: i32) -> (C, Op
         if i >= ZSTD_TRIALS && raw.len() >= best_len {
             break;
         }
-        let packed = if i < ZSTD_TRIALS {
-            compress::compress(&raw, level)
-        } else {
-            None
+        let packed = match level {
+            Some(level) if i < ZSTD_TRIALS => compress::compress(&raw, level),
+            _ => None,
         };
         let len = packed
             .as_ref()

@@ -5,7 +5,9 @@ use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
 use roaring::RoaringTreemap;
-use rocksdb::{BlockBasedOptions, Cache, ColumnFamilyDescriptor, DBCompressionType, MergeOperands, Options};
+use rocksdb::{
+    BlockBasedOptions, Cache, ColumnFamilyDescriptor, DBCompressionType, LruCacheOptions, MergeOperands, Options,
+};
 
 use crate::error::StorageError;
 
@@ -25,6 +27,8 @@ pub(crate) const PARTITION_PREFIX: &str = "blocks_";
 /// Block cache shared by every column family of every RocksDB instance of the process
 /// (index blocks, filters and data), bytes.
 pub(crate) const BLOCK_CACHE_BYTES: usize = 32 << 20;
+/// The block cache has 2^this shards (of 8 MiB each).
+const BLOCK_CACHE_SHARD_BITS: i32 = 2;
 /// Memtable budget of one RocksDB instance across its column families, bytes: past it
 /// the largest memtable is flushed.
 const DB_WRITE_BUFFER_BYTES: usize = 32 << 20;
@@ -34,7 +38,15 @@ const CF_WRITE_BUFFER_BYTES: usize = 8 << 20;
 /// The process-wide block cache ([`BLOCK_CACHE_BYTES`]).
 pub(crate) fn block_cache() -> &'static Cache {
     static CACHE: OnceLock<Cache> = OnceLock::new();
-    CACHE.get_or_init(|| Cache::new_lru_cache(BLOCK_CACHE_BYTES))
+    CACHE.get_or_init(|| {
+        // Few shards: an entry larger than a shard's share of the capacity is not kept, and
+        // a partition's SST blocks are 1 MiB and more once decompressed (RocksDB's default
+        // would give 64 shards of 512 KiB).
+        let mut opts = LruCacheOptions::default();
+        opts.set_capacity(BLOCK_CACHE_BYTES);
+        opts.set_num_shard_bits(BLOCK_CACHE_SHARD_BITS);
+        Cache::new_lru_cache_opts(&opts)
+    })
 }
 
 /// Column family options with the memory bounds every family shares: the shared block
@@ -97,21 +109,25 @@ pub(crate) fn open(path: &Path) -> Result<(Arc<Db>, Vec<String>), StorageError> 
 }
 
 /// SST data block size of the index column families, bytes: keys of one metric share
-/// most of their labels, so zstd over 16 KiB removes most of the repetition while a
+/// most of their labels, so zstd over 64 KiB removes most of the repetition while a
 /// point look-up still decompresses little.
-const INDEX_BLOCK_BYTES: usize = 16 << 10;
+const INDEX_BLOCK_BYTES: usize = 64 << 10;
 /// SST data block size of the partitions, bytes. Blocks of series with adjacent IDs (often
-/// series of one scrape target, created together) sit side by side, and their timestamp
-/// columns are often byte-identical: zstd over a large SST block stores such a column
-/// about once.
-const PARTITION_BLOCK_BYTES: usize = 256 << 10;
-/// zstd level of the partitions' SST blocks: their input is mostly compressed columns,
-/// so a higher level costs little time for what it finds.
-const PARTITION_ZSTD_LEVEL: i32 = 9;
+/// series of one scrape target, created together) sit side by side, stored with their
+/// columns coded but not compressed ([`crate::block::encode_unpacked`]): zstd over a
+/// megabyte of them stores byte-identical timestamp columns about once and finds what
+/// alike value columns share. A read of one series decompresses one such block (about
+/// a millisecond) unless the block cache holds it.
+const PARTITION_BLOCK_BYTES: usize = 1 << 20;
+/// zstd level of the SST blocks, index and partitions. On the corpus replay
+/// (docs/benchmarks.md) level 19 kept about 5% fewer bytes in all than 9, at zstd's far
+/// slower compression in every RocksDB compaction.
+const ZSTD_LEVEL: i32 = 9;
 
 fn index_options() -> Options {
     let mut o = bounded_options(INDEX_BLOCK_BYTES);
     o.set_compression_type(DBCompressionType::Zstd);
+    o.set_compression_options(-14, ZSTD_LEVEL, 0, 0);
     o
 }
 
@@ -121,12 +137,12 @@ fn postings_options() -> Options {
     o
 }
 
-/// Options of a partition column family: each block is compressed on its own, and zstd
-/// over [`PARTITION_BLOCK_BYTES`] SST blocks removes what neighbouring blocks repeat.
+/// Options of a partition column family: zstd over [`PARTITION_BLOCK_BYTES`] SST blocks
+/// of unpacked sample blocks.
 pub(crate) fn partition_options() -> Options {
     let mut o = bounded_options(PARTITION_BLOCK_BYTES);
     o.set_compression_type(DBCompressionType::Zstd);
-    o.set_compression_options(-14, PARTITION_ZSTD_LEVEL, 0, 0);
+    o.set_compression_options(-14, ZSTD_LEVEL, 0, 0);
     o
 }
 

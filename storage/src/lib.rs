@@ -14,9 +14,12 @@
 //!     even for a flush, odd for a merge; for a timestamp in several blocks, the higher
 //!     sequence number wins.
 //!
-//!   RocksDB compresses the index column families with zstd over 16 KiB SST blocks and
-//!   the partitions with zstd over 256 KiB SST blocks, where byte-identical timestamp
-//!   columns of neighbouring series (one scrape target) are stored about once (`db.rs`).
+//!   RocksDB compresses the index column families with zstd over 64 KiB SST blocks and
+//!   the partitions with zstd (level 9) over 1 MiB SST blocks. Blocks go into partitions
+//!   with their columns coded but not zstd-compressed ([`block::encode_unpacked`]): zstd
+//!   over a megabyte of neighbouring series (often one scrape target's, created
+//!   together) stores byte-identical timestamp columns about once and finds what alike
+//!   value columns share, which beats compressing each column alone (`db.rs`).
 //!
 //! # Write path
 //!
@@ -40,7 +43,7 @@
 //! starts a new WAL segment and copies the head; the copy is sorted, de-duplicated by
 //! timestamp (last arrival wins), cut by UTC day and written as one block per series and
 //! day (timestamps: constant interval, delta-of-delta or grid offsets; values: constant,
-//! Gorilla XOR or decimal mantissas; zstd where it pays) in one synced batch; then the
+//! Gorilla XOR or decimal mantissas) in one synced batch; then the
 //! copied samples leave the head and older WAL segments are deleted. Retention
 //! drops whole day partitions (and their per-day postings) once the day ended before now
 //! minus `--retention`; samples older than that are not accepted.

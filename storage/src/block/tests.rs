@@ -125,6 +125,12 @@ fn repetitive_blocks_are_compressed_and_round_trip() {
         .collect();
     let l = layout(&s);
     assert!(l.value_zstd, "zstd should pay off on a repeating pattern: {l:?}");
+    // Unpacked, the same columns are stored as they are, and decode the same.
+    let unpacked = encode_unpacked(&s);
+    let (back, l) = decode_with_layout(&unpacked).expect("decodes");
+    assert!(!l.value_zstd && !l.ts_zstd, "{l:?}");
+    assert!(unpacked.len() > encode(&s).len());
+    assert_eq!(back, s);
 }
 
 #[test]
@@ -184,7 +190,8 @@ proptest! {
     #[test]
     fn round_trips_any_bits_and_times(s in proptest::collection::vec((any::<i64>(), special_bits()), 0..400)) {
         let s = sorted(s);
-        prop_assert_eq!(decode(&encode(&s)).expect("decodes"), s);
+        prop_assert_eq!(decode(&encode(&s)).expect("decodes"), s.clone());
+        prop_assert_eq!(decode(&encode_unpacked(&s)).expect("decodes unpacked"), s);
     }
 
     #[test]

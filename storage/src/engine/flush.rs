@@ -65,7 +65,7 @@ impl Engine {
                     id,
                     first_ts,
                     samples: n,
-                    bytes: block::encode(&rest[..n]),
+                    bytes: block::encode_unpacked(&rest[..n]),
                 });
                 rest = &rest[n..];
             }

@@ -224,7 +224,7 @@ impl Partitions {
         stats.samples += merged.len() as u64;
         // Puts after the deletes: an output may reuse an input's key.
         for chunk in chunks(&merged, &barriers) {
-            let bytes = block::encode(chunk);
+            let bytes = block::encode_unpacked(chunk);
             stats.bytes_out += bytes.len() as u64;
             stats.blocks_out += 1;
             batch.put_cf(&cf, block_key(id, chunk[0].0, out_seq), bytes);
