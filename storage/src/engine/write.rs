@@ -82,13 +82,13 @@ struct Staged {
 }
 
 impl Staged {
-    /// Adds a series whose canonical key is `key` (tenant prefix included) when some of
-    /// its samples are not older than `min_ts`.
+    /// Adds a series whose canonical key is the concatenation of `key` (tenant prefix
+    /// first) when some of its samples are not older than `min_ts`.
     fn push(
         &mut self,
         series: usize,
         checked: bool,
-        key: &[u8],
+        key: &[&[u8]],
         min_ts: i64,
         samples: impl Iterator<Item = (i64, f64)>,
     ) {
@@ -104,7 +104,9 @@ impl Staged {
             return;
         }
         let at = self.keys.len();
-        self.keys.extend_from_slice(key);
+        for part in key {
+            self.keys.extend_from_slice(part);
+        }
         self.items.push(Item {
             key: at..self.keys.len(),
             samples: first..self.samples.len(),
@@ -157,7 +159,7 @@ impl Staged {
                 Ok(()) => st.push(
                     i,
                     true,
-                    &key,
+                    &[&key],
                     min_ts,
                     s.timestamps_ms.iter().copied().zip(s.values.iter().copied()),
                 ),
@@ -165,13 +167,14 @@ impl Staged {
             }
         }
         if packed > 0 {
-            st.packed(tenant, req, min_ts, &mut key);
+            st.packed(tenant, req, min_ts);
         }
         st
     }
 
     /// Stages the packed series of `req` (fields 3–6), numbered after `req.series`.
-    fn packed(&mut self, tenant: Tenant, req: &WriteRequest, min_ts: i64, key: &mut Vec<u8>) {
+    fn packed(&mut self, tenant: Tenant, req: &WriteRequest, min_ts: i64) {
+        let tenant = tenant.to_be_bytes();
         let total: u64 = req.sample_counts.iter().map(|&n| u64::from(n)).sum();
         if total != req.timestamps_ms.len() as u64 || total != req.values.len() as u64 {
             self.errors.push(format!(
@@ -201,11 +204,9 @@ impl Staged {
                     return;
                 }
             };
-            key.clear();
-            key.extend_from_slice(&tenant.to_be_bytes());
-            key.extend_from_slice(labels);
             let samples = req.timestamps_ms[range.clone()].iter().copied();
-            self.push(i, false, key, min_ts, samples.zip(req.values[range].iter().copied()));
+            let samples = samples.zip(req.values[range].iter().copied());
+            self.push(i, false, &[&tenant, labels], min_ts, samples);
         }
         if keys.next().is_some() {
             self.errors.push(format!(
