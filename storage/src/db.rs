@@ -149,6 +149,17 @@ pub(crate) fn partition_options() -> Options {
 /// Merge operator of the postings: the union of the existing bitmap and every operand.
 /// An operand that does not decode is skipped (and logged) rather than failing reads.
 fn union_merge(key: &[u8], existing: Option<&[u8]>, operands: &MergeOperands) -> Option<Vec<u8>> {
+    let acc = union_of(key, existing, operands.into_iter());
+    let mut out = Vec::with_capacity(acc.serialized_size());
+    acc.serialize_into(&mut out).ok()?;
+    Some(out)
+}
+
+/// The union of serialized bitmaps `existing` and `operands`. Most operands hold one new
+/// series ID each, and a key may have thousands of them until a compaction: their IDs
+/// are gathered, sorted and added in one pass, since adding them one bitmap at a time
+/// moves the whole array container each time (quadratic in the operand count).
+fn union_of<'a>(key: &[u8], existing: Option<&[u8]>, operands: impl Iterator<Item = &'a [u8]>) -> RoaringTreemap {
     let mut acc = match existing.map(RoaringTreemap::deserialize_from) {
         Some(Ok(b)) => b,
         Some(Err(e)) => {
@@ -157,13 +168,55 @@ fn union_merge(key: &[u8], existing: Option<&[u8]>, operands: &MergeOperands) ->
         }
         None => RoaringTreemap::new(),
     };
+    let mut ids: Vec<u64> = Vec::new();
     for op in operands {
         match RoaringTreemap::deserialize_from(op) {
+            Ok(b) if b.len() <= 64 => ids.extend(b.iter()),
             Ok(b) => acc |= b,
             Err(e) => tracing::error!(key = ?key, error = %e, "corrupt postings operand skipped"),
         }
     }
-    let mut out = Vec::with_capacity(acc.serialized_size());
-    acc.serialize_into(&mut out).ok()?;
-    Some(out)
+    if !ids.is_empty() {
+        ids.sort_unstable();
+        ids.dedup();
+        // Sorted and unique: `from_sorted_iter` cannot fail.
+        if let Ok(b) = RoaringTreemap::from_sorted_iter(ids) {
+            acc |= b;
+        }
+    }
+    acc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serialized(ids: &[u64]) -> Vec<u8> {
+        let b: RoaringTreemap = ids.iter().copied().collect();
+        let mut out = Vec::new();
+        b.serialize_into(&mut out).expect("serialize into a Vec");
+        out
+    }
+
+    #[test]
+    fn union_of_many_single_operands_and_a_large_one_is_every_id_once() {
+        let existing = serialized(&[1, 5, 1 << 40]);
+        // Thousands of one-ID operands out of order, with repeats, across 32-bit halves;
+        // one operand larger than the gathering threshold; one that does not decode.
+        let mut ops: Vec<Vec<u8>> = (0..5_000u64)
+            .rev()
+            .map(|i| serialized(&[i * 3 + (i % 2) * (1 << 33)]))
+            .collect();
+        ops.push(serialized(&[5, 5]));
+        let big: Vec<u64> = (100_000..100_200).collect();
+        ops.push(serialized(&big));
+        ops.push(b"not a bitmap".to_vec());
+        let got = union_of(b"k", Some(&existing), ops.iter().map(Vec::as_slice));
+        let mut want: Vec<u64> = (0..5_000u64).map(|i| i * 3 + (i % 2) * (1 << 33)).collect();
+        want.extend([1, 5, 1 << 40]);
+        want.extend(&big);
+        want.sort_unstable();
+        want.dedup();
+        assert_eq!(got.iter().collect::<Vec<_>>(), want);
+    }
 }
