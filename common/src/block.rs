@@ -24,17 +24,25 @@
 
 pub(crate) mod bits;
 mod compress;
+pub mod read;
 pub mod timestamps;
 pub mod values;
 
-use crate::error::CodecError;
 use bits::{ByteReader, put_uvarint, unzigzag, zigzag};
 pub use timestamps::TsCoding;
 pub use values::ValueCoding;
 
-// Dev-dependencies used only by the benchmark target.
-#[cfg(test)]
-use criterion as _;
+/// A block that cannot be decoded: `.0` names the section (header, timestamps, values,
+/// payload), `.1` (for `Corrupt`) what is wrong.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum CodecError {
+    /// The bytes end before the section does.
+    #[error("block {0} section is truncated")]
+    Truncated(&'static str),
+    /// The bytes are inconsistent.
+    #[error("block {0} section is corrupt: {1}")]
+    Corrupt(&'static str, &'static str),
+}
 
 const VERSION: u8 = 1;
 const TS_ZSTD: u8 = 1 << 2;
@@ -258,6 +266,13 @@ pub struct Layout {
 /// Errors: any inconsistency (truncation, bad version or flags, counts that do not match
 /// the columns, a time range that differs from the samples, timestamps out of order).
 pub fn decode_with_layout(block: &[u8]) -> Result<(Vec<Sample>, Layout), CodecError> {
+    let (ts, vs, layout) = decode_columns(block)?;
+    Ok((ts.into_iter().zip(vs).collect(), layout))
+}
+
+/// Decodes a block made by [`encode`] into its timestamp column (ms, ascending) and its
+/// value column (IEEE 754 bits), with its layout. Errors: as [`decode_with_layout`].
+pub fn decode_columns(block: &[u8]) -> Result<(Vec<i64>, Vec<u64>, Layout), CodecError> {
     let mut r = ByteReader::new(block, "header");
     let h = read_header(&mut r)?;
     let header_bytes = block.len() - r.remaining();
@@ -296,7 +311,7 @@ pub fn decode_with_layout(block: &[u8]) -> Result<(Vec<Sample>, Layout), CodecEr
         value_bytes,
         value_zstd,
     };
-    Ok((ts.into_iter().zip(vs).collect(), layout))
+    Ok((ts, vs, layout))
 }
 
 /// Decodes a block made by [`encode`]. Errors: as [`decode_with_layout`].

@@ -5,11 +5,13 @@
 //! - [`matcher`]: label matchers (`=`, `!=`, `=~`, `!~`) as PromQL defines them.
 //! - [`packed_keys`]: label sets packed for the insert → storage write.
 //! - [`samples_le`]: samples in the fixed-width form of search answers.
+//! - [`block`]: the block codec of stored samples, also the form of search answers.
 //! - [`jump_hash`] and [`ring`]: which storage nodes own a series.
 //! - [`duration`]: Prometheus-style durations for flags (`31d`, `5m`).
 //! - [`grpc`]: lazy gRPC clients for storage nodes.
 //! - [`telemetry`], [`http`], [`listen_addr_file`], [`shutdown`]: service plumbing.
 
+pub mod block;
 pub mod duration;
 pub mod error;
 pub mod grpc;

@@ -2,17 +2,7 @@
 
 use thiserror::Error;
 
-/// A block that cannot be decoded: `.0` names the section (header, timestamps, values,
-/// payload), `.1` (for `Corrupt`) what is wrong.
-#[derive(Debug, Error, PartialEq, Eq)]
-pub enum CodecError {
-    /// The bytes end before the section does.
-    #[error("block {0} section is truncated")]
-    Truncated(&'static str),
-    /// The bytes are inconsistent.
-    #[error("block {0} section is corrupt: {1}")]
-    Corrupt(&'static str, &'static str),
-}
+pub use cairn_common::block::CodecError;
 
 /// Everything that can go wrong in a storage node.
 #[derive(Debug, Error)]

@@ -79,7 +79,7 @@
 //!
 //! Not yet done: removing series of expired days from the all-time index.
 
-pub mod block;
+pub use cairn_common::block;
 pub mod config;
 pub mod day;
 mod db;
@@ -220,3 +220,7 @@ pub async fn run(cfg: StorageConfig, shutdown: CancellationToken) -> Result<(), 
     );
     Ok(())
 }
+
+// Dev-dependency used only by the benchmark targets.
+#[cfg(test)]
+use criterion as _;

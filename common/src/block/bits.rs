@@ -1,7 +1,7 @@
 //! Bit- and byte-level writers and readers for the block codec. Readers never panic:
 //! running past the end of the input is a [`CodecError::Truncated`].
 
-use crate::error::CodecError;
+use crate::block::CodecError;
 
 /// Appends bits most-significant first into a byte vector.
 #[derive(Default)]

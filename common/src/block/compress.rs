@@ -7,8 +7,8 @@ use std::cell::RefCell;
 use zstd::bulk::{Compressor, Decompressor};
 use zstd::zstd_safe::CParameter;
 
+use crate::block::CodecError;
 use crate::block::bits::varint_len;
-use crate::error::CodecError;
 
 /// Inputs shorter than this are never compressed: a zstd frame's own overhead (about a
 /// dozen bytes with its literal table) cannot be won back.

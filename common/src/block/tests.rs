@@ -3,7 +3,7 @@
 use super::*;
 use proptest::prelude::*;
 
-const STALE: u64 = cairn_common::STALE_NAN_BITS;
+const STALE: u64 = crate::STALE_NAN_BITS;
 
 fn sorted(mut s: Vec<Sample>) -> Vec<Sample> {
     s.sort_by_key(|x| x.0);

@@ -14,8 +14,8 @@
 //! Arithmetic wraps, so any sequence of i64 (irregular, duplicate, decreasing)
 //! round-trips exactly. The block keeps whichever column is smallest after zstd.
 
+use crate::block::CodecError;
 use crate::block::bits::{self, ByteReader, put_uvarint, unzigzag, zigzag};
-use crate::error::CodecError;
 
 /// How the timestamp column is coded; the value is stored in the block's flags byte.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]

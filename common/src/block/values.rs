@@ -11,7 +11,7 @@
 pub(crate) mod decimal;
 pub(crate) mod xor;
 
-use crate::error::CodecError;
+use crate::block::CodecError;
 use decimal::Packing;
 
 /// How the value column is coded; the value is stored in the block's flags byte.

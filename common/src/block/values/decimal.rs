@@ -17,8 +17,8 @@
 //!
 //! At an exception's position the mantissa sequence repeats the previous mantissa.
 
+use crate::block::CodecError;
 use crate::block::bits::{self, BitReader, BitWriter, ByteReader, put_uvarint, unzigzag, varint_len, zigzag};
-use crate::error::CodecError;
 
 /// Largest number of decimal places: 10^22 is the largest power of ten exact in f64.
 const MAX_DECIMALS: u8 = 22;
@@ -331,7 +331,7 @@ mod tests {
         vs[0] = f64::NAN;
         vs[5] = -0.0;
         vs[9] = f64::NEG_INFINITY;
-        vs[15] = f64::from_bits(cairn_common::STALE_NAN_BITS);
+        vs[15] = f64::from_bits(crate::STALE_NAN_BITS);
         let vs = bits(&vs);
         let m = mantissas(&vs).expect("four exceptions in sixteen");
         assert_eq!(m.exceptions.iter().map(|e| e.0).collect::<Vec<_>>(), vec![0, 5, 9, 15]);

@@ -8,8 +8,8 @@
 //! - `11` + 5 bits leading-zero count (capped at 31) + 6 bits meaningful length (64 is
 //!   written as 0) + the meaningful bits: a new window.
 
+use crate::block::CodecError;
 use crate::block::bits::{BitReader, BitWriter};
-use crate::error::CodecError;
 
 /// Encodes the bit patterns `values` (from `f64::to_bits`).
 pub(crate) fn encode(values: &[u64]) -> Vec<u8> {
@@ -111,7 +111,7 @@ mod tests {
             -0.0,
             f64::INFINITY,
             f64::NEG_INFINITY,
-            f64::from_bits(cairn_common::STALE_NAN_BITS),
+            f64::from_bits(crate::STALE_NAN_BITS),
             f64::NAN,
             f64::from_bits(0x7ff8_dead_beef_0001),
             f64::MIN_POSITIVE,

@@ -1,0 +1,119 @@
+//! Reading a series from several blocks at once, as a search answer carries it: blocks
+//! in precedence order, samples cut to the searched range, one sample per timestamp.
+
+use super::{CodecError, decode_columns, time_range};
+
+/// The samples of `blocks` with timestamps in `[start_ms, end_ms]`, sorted by timestamp
+/// (ms) with one sample per timestamp: where several share one, the sample of the later
+/// block wins, and within a block the later one. Blocks are in precedence order (older
+/// first), as `Series.blocks` of a search answer. Values are returned as `f64`, their bits
+/// unchanged. Errors: a block that does not decode.
+pub fn samples_in_range<B: AsRef<[u8]>>(
+    blocks: &[B],
+    start_ms: i64,
+    end_ms: i64,
+) -> Result<(Vec<i64>, Vec<f64>), CodecError> {
+    let mut ts: Vec<i64> = Vec::new();
+    let mut vs: Vec<f64> = Vec::new();
+    // Whether the timestamps gathered so far are strictly increasing (the usual case:
+    // blocks that do not overlap, in time order), so that no sort is needed.
+    let mut increasing = true;
+    for b in blocks {
+        let b = b.as_ref();
+        let (first, last) = time_range(b)?;
+        if last < start_ms || first > end_ms {
+            continue;
+        }
+        let (bt, bv, _) = decode_columns(b)?;
+        let lo = bt.partition_point(|&t| t < start_ms);
+        let hi = bt.partition_point(|&t| t <= end_ms);
+        if lo >= hi {
+            continue;
+        }
+        let (bt, bv) = (&bt[lo..hi], &bv[lo..hi]);
+        if increasing && (ts.last().is_some_and(|&p| p >= bt[0]) || bt.windows(2).any(|w| w[0] >= w[1])) {
+            increasing = false;
+        }
+        ts.extend_from_slice(bt);
+        vs.extend(bv.iter().map(|&v| f64::from_bits(v)));
+    }
+    if increasing {
+        return Ok((ts, vs));
+    }
+    // Stable sort by timestamp keeps precedence order among equal timestamps; the last
+    // of each run wins.
+    let mut pairs: Vec<(i64, f64)> = ts.into_iter().zip(vs).collect();
+    pairs.sort_by_key(|p| p.0);
+    let mut out_t = Vec::with_capacity(pairs.len());
+    let mut out_v = Vec::with_capacity(pairs.len());
+    for (t, v) in pairs {
+        if out_t.last() == Some(&t) {
+            if let Some(last) = out_v.last_mut() {
+                *last = v;
+            }
+        } else {
+            out_t.push(t);
+            out_v.push(v);
+        }
+    }
+    Ok((out_t, out_v))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::block::{Sample, encode, encode_unpacked};
+
+    fn bits(ts: &[i64], vs: &[f64]) -> Vec<(i64, u64)> {
+        ts.iter().zip(vs).map(|(&t, &v)| (t, v.to_bits())).collect()
+    }
+
+    #[test]
+    fn blocks_in_time_order_are_cut_to_the_range() {
+        let a: Vec<Sample> = (0..100).map(|i| (i * 1_000, (i as f64).to_bits())).collect();
+        let b: Vec<Sample> = (100..200).map(|i| (i * 1_000, (i as f64).to_bits())).collect();
+        let (ts, vs) = samples_in_range(&[encode(&a), encode_unpacked(&b)], 50_000, 149_000).expect("decodes");
+        let want: Vec<Sample> = a[50..].iter().chain(&b[..50]).copied().collect();
+        assert_eq!(bits(&ts, &vs), want);
+        // A range that no block overlaps.
+        let (ts, _) = samples_in_range(&[encode(&a)], 500_000, 600_000).expect("decodes");
+        assert!(ts.is_empty());
+    }
+
+    #[test]
+    fn the_later_block_wins_a_shared_timestamp_and_bits_are_kept() {
+        let nan = f64::from_bits(0x7ff8_0000_0000_0bad);
+        let old = encode(&[
+            (1_000, 1f64.to_bits()),
+            (2_000, 2f64.to_bits()),
+            (3_000, 3f64.to_bits()),
+        ]);
+        // A later block rewrites 2s and adds 0s and 4s out of the older block's order.
+        let new = encode_unpacked(&[
+            (0, (-0.0f64).to_bits()),
+            (2_000, nan.to_bits()),
+            (4_000, 4f64.to_bits()),
+        ]);
+        let (ts, vs) = samples_in_range(&[old.clone(), new.clone()], i64::MIN, i64::MAX).expect("decodes");
+        assert_eq!(
+            bits(&ts, &vs),
+            vec![
+                (0, (-0.0f64).to_bits()),
+                (1_000, 1f64.to_bits()),
+                (2_000, nan.to_bits()),
+                (3_000, 3f64.to_bits()),
+                (4_000, 4f64.to_bits())
+            ]
+        );
+        // In the other precedence order the older value stays.
+        let (ts, vs) = samples_in_range(&[new, old], i64::MIN, i64::MAX).expect("decodes");
+        assert_eq!(vs[ts.iter().position(|&t| t == 2_000).expect("2s kept")], 2.0);
+    }
+
+    #[test]
+    fn a_corrupt_block_is_an_error() {
+        let good = encode(&[(1, 1)]);
+        assert!(samples_in_range(&[good.clone(), vec![1, 0, 5]], 0, 10).is_err());
+        assert!(samples_in_range(&[good[..good.len() - 1].to_vec()], 0, 10).is_err());
+    }
+}
