@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use cairn_common::{Labels, Matcher, Tenant, samples_le};
+use cairn_common::{Labels, Matcher, Tenant, block, samples_le};
 use cairn_proto::storage::{SearchRequest, Selector, Series};
 use futures::future::BoxFuture;
 
@@ -69,6 +69,7 @@ impl Querier for ClusterQuerier {
                 start_ms,
                 end_ms,
                 max_series: self.max_series,
+                accept_blocks: true,
             };
             metrics::counter!("cairn_select_searches_total").increment(1);
             let gathered = self
@@ -77,11 +78,23 @@ impl Querier for ClusterQuerier {
                     let request = request.clone();
                     async move {
                         let mut stream = client.search(request).await?.into_inner();
-                        let mut series = Vec::new();
+                        // Each message is decoded on a blocking thread while the next
+                        // one arrives: the nodes' answers decode on all cores at once.
+                        let mut decoding = Vec::new();
                         while let Some(msg) = stream.message().await? {
-                            for s in msg.series {
-                                series.push(fetched_piece(s)?);
-                            }
+                            decoding.push(tokio::task::spawn_blocking(move || {
+                                msg.series
+                                    .into_iter()
+                                    .map(|s| fetched_piece(s, start_ms, end_ms))
+                                    .collect::<Result<Vec<_>, _>>()
+                            }));
+                        }
+                        let mut series = Vec::new();
+                        for d in decoding {
+                            let pieces = d
+                                .await
+                                .map_err(|e| tonic::Status::internal(format!("decoding a search answer: {e}")))??;
+                            series.extend(pieces);
                         }
                         Ok(series)
                     }
@@ -114,9 +127,13 @@ impl Querier for ClusterQuerier {
 }
 
 /// A piece of a series as a storage node sent it: labels, timestamps (ms) and values,
-/// from `samples_le` when set. Errors: a malformed `samples_le` (internal status).
-fn fetched_piece(s: Series) -> Result<(Labels, Vec<i64>, Vec<f64>), tonic::Status> {
-    let (ts, vs) = if s.samples_le.is_empty() {
+/// from `blocks` (decoded, cut to `[start_ms, end_ms]`, one sample per timestamp) or
+/// `samples_le` when set. Errors: a malformed block or `samples_le` (internal status).
+fn fetched_piece(s: Series, start_ms: i64, end_ms: i64) -> Result<(Labels, Vec<i64>, Vec<f64>), tonic::Status> {
+    let (ts, vs) = if !s.blocks.is_empty() {
+        block::read::samples_in_range(&s.blocks, start_ms, end_ms)
+            .map_err(|e| tonic::Status::internal(format!("search answer: {e}")))?
+    } else if s.samples_le.is_empty() {
         (s.timestamps_ms, s.values)
     } else {
         samples_le::decode(&s.samples_le).map_err(tonic::Status::internal)?

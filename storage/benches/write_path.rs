@@ -91,6 +91,7 @@ fn requests(corpus: &[CorpusSeries]) -> Vec<Vec<Series>> {
                 timestamps_ms: vec![t],
                 values: vec![v],
                 samples_le: Vec::new(),
+                blocks: Vec::new(),
             });
         }
     }

@@ -188,6 +188,7 @@ pub(crate) mod testing {
             timestamps_ms: samples.iter().map(|s| s.0).collect(),
             values: samples.iter().map(|s| s.1).collect(),
             samples_le: Vec::new(),
+            blocks: Vec::new(),
         }
     }
 

@@ -3,7 +3,9 @@
 //!
 //! Search streams messages of at most 65,536 samples and about 2 MiB. A series with more
 //! samples in the range than one message holds comes as consecutive `Series` entries
-//! with the same labels, in time order; readers merge entries by label set.
+//! with the same labels, in time order; readers merge entries by label set. When the
+//! request sets `accept_blocks`, samples go out as the stored blocks instead
+//! (`Series.blocks`), one entry per series, so the node does not decode them.
 
 use std::sync::Arc;
 
@@ -76,6 +78,9 @@ fn search_blocking(
 ) -> Result<(), StorageError> {
     let tenant = Tenant::from_proto(req.tenant.as_ref());
     let ids = engine.select_ids(tenant, &matchers, req.start_ms, req.end_ms)?;
+    if req.accept_blocks {
+        return search_blocks(engine, tenant, &req, &ids, tx);
+    }
     let mut msg = SearchResponse::default();
     let (mut in_msg, mut in_bytes) = (0usize, 0usize);
     let (mut series_count, mut sample_count) = (0u64, 0u64);
@@ -116,6 +121,50 @@ fn search_blocking(
     }
     metrics::counter!("cairn_storage_search_series_returned_total").increment(series_count);
     metrics::counter!("cairn_storage_search_samples_returned_total").increment(sample_count);
+    Ok(())
+}
+
+/// The search answer with samples as stored blocks (`Series.blocks`): one `Series` entry
+/// per series holding all its blocks, so that their precedence order is never split
+/// across entries; a message is sent once it reaches [`MAX_BYTES_PER_MESSAGE`].
+fn search_blocks(
+    engine: &Engine,
+    tenant: Tenant,
+    req: &SearchRequest,
+    ids: &roaring::RoaringTreemap,
+    tx: &mpsc::Sender<Result<SearchResponse, Status>>,
+) -> Result<(), StorageError> {
+    let mut msg = SearchResponse::default();
+    let mut in_bytes = 0usize;
+    let (mut series_count, mut block_count) = (0u64, 0u64);
+    for id in ids {
+        let Some((labels, blocks)) = engine.read_series_blocks(tenant, id, req.start_ms, req.end_ms)? else {
+            continue;
+        };
+        series_count += 1;
+        if req.max_series > 0 && series_count > req.max_series {
+            return Err(StorageError::TooManySeries { limit: req.max_series });
+        }
+        block_count += blocks.len() as u64;
+        in_bytes += blocks.iter().map(Vec::len).sum::<usize>()
+            + labels.iter().map(|l| l.name.len() + l.value.len() + 8).sum::<usize>();
+        msg.series.push(Series {
+            labels: labels.to_proto(),
+            blocks,
+            ..Series::default()
+        });
+        if in_bytes >= MAX_BYTES_PER_MESSAGE {
+            if tx.blocking_send(Ok(std::mem::take(&mut msg))).is_err() {
+                return Ok(()); // The client went away.
+            }
+            in_bytes = 0;
+        }
+    }
+    if !msg.series.is_empty() {
+        let _ = tx.blocking_send(Ok(msg));
+    }
+    metrics::counter!("cairn_storage_search_series_returned_total").increment(series_count);
+    metrics::counter!("cairn_storage_search_blocks_returned_total").increment(block_count);
     Ok(())
 }
 

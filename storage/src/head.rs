@@ -4,20 +4,184 @@
 //! the last-arrived sample of a timestamp. A flush copies the samples, writes them as
 //! blocks, then removes exactly the copied prefix of each series (samples that arrived
 //! meanwhile stay).
+//!
+//! Samples are kept compressed: each series gathers up to [`TAIL_SAMPLES`] samples
+//! (16 bytes each) in an open tail, then seals them into a chunk coded as a block
+//! ([`block::encode_unpacked`]: ~1–2 bytes per sample on scrape data instead of 16).
+//! A chunk's samples are sorted by timestamp, stably, so equal timestamps keep their
+//! arrival order within it; chunks stay in arrival order. Taking a flush's marks seals
+//! every tail, so a flush always removes whole chunks.
 
 use parking_lot::Mutex;
 
-use crate::block::Sample;
+use crate::block::{self, Sample};
 use crate::index::hash::IdMap;
 
 const SHARDS: usize = 16;
 
+/// Samples a series gathers uncompressed before they are sealed into a chunk.
+pub(crate) const TAIL_SAMPLES: usize = 64;
+
+/// Bytes of allocator bookkeeping per chunk, counted by [`Head::memory_bytes`] (an
+/// estimate).
+const CHUNK_OVERHEAD_BYTES: usize = 16;
+
 /// Per shard of the head, `(series ID, number of samples)` of every series with samples.
 pub(crate) type HeadMarks = Vec<Vec<(u64, usize)>>;
 
+/// Sealed samples of a series: a block of `count` samples.
+struct Chunk {
+    block: Box<[u8]>,
+    count: usize,
+}
+
+impl Chunk {
+    /// The chunk's samples. A chunk that fails to decode (memory the process wrote
+    /// itself, so not expected) yields none, and an error is logged.
+    fn samples(&self) -> Vec<Sample> {
+        block::decode(&self.block).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "undecodable head chunk skipped");
+            Vec::new()
+        })
+    }
+}
+
+/// The samples of one series in the head: sealed chunks, then the open tail.
+#[derive(Default)]
+struct HeadSeries {
+    chunks: Vec<Chunk>,
+    tail: Vec<Sample>,
+    /// Samples in `chunks` and `tail`.
+    count: usize,
+}
+
+impl HeadSeries {
+    fn push(&mut self, mut samples: &[Sample]) {
+        self.count += samples.len();
+        while !samples.is_empty() {
+            if self.tail.capacity() == 0 {
+                self.tail.reserve_exact(TAIL_SAMPLES);
+            }
+            let room = TAIL_SAMPLES.saturating_sub(self.tail.len()).max(1);
+            let n = room.min(samples.len());
+            self.tail.extend_from_slice(&samples[..n]);
+            samples = &samples[n..];
+            if self.tail.len() >= TAIL_SAMPLES {
+                self.seal();
+            }
+        }
+    }
+
+    /// Moves the tail into a new chunk (nothing when the tail is empty).
+    fn seal(&mut self) {
+        if self.tail.is_empty() {
+            return;
+        }
+        self.chunks.push(Chunk {
+            block: block::encode_unpacked(&self.tail).into_boxed_slice(),
+            count: self.tail.len(),
+        });
+        self.tail.clear();
+    }
+
+    /// The first `n` samples in arrival order (chunk by chunk; whole chunks, as marks
+    /// fall on chunk boundaries).
+    fn first(&self, n: usize) -> Vec<Sample> {
+        let mut out = Vec::with_capacity(n.min(self.count));
+        for c in &self.chunks {
+            if out.len() >= n {
+                break;
+            }
+            out.extend(c.samples());
+        }
+        if out.len() < n {
+            let rest = n - out.len();
+            out.extend_from_slice(&self.tail[..rest.min(self.tail.len())]);
+        }
+        out
+    }
+
+    /// Removes the first `n` samples in arrival order.
+    fn remove_first(&mut self, n: usize) {
+        let mut left = n.min(self.count);
+        self.count -= left;
+        let whole = self.chunks.iter().take_while(|c| {
+            let fits = c.count <= left;
+            if fits {
+                left -= c.count;
+            }
+            fits
+        });
+        let whole = whole.count();
+        self.chunks.drain(..whole);
+        if left == 0 {
+            return;
+        }
+        // A mark inside a chunk: not made by `Head::marks`, which seals the tails first.
+        if let Some(c) = self.chunks.first_mut() {
+            let rest = c.samples().split_off(left.min(c.count));
+            *c = Chunk {
+                count: rest.len(),
+                block: block::encode_unpacked(&rest).into_boxed_slice(),
+            };
+        } else {
+            self.tail.drain(..left.min(self.tail.len()));
+        }
+    }
+
+    /// Samples with timestamps in `[start_ms, end_ms]`, chunk by chunk, then the tail.
+    fn samples_in(&self, start_ms: i64, end_ms: i64) -> Vec<Sample> {
+        let mut out = Vec::new();
+        let keep = |t: i64| t >= start_ms && t <= end_ms;
+        for c in &self.chunks {
+            match block::time_range(&c.block) {
+                Ok((first, last)) if last < start_ms || first > end_ms => continue,
+                _ => out.extend(c.samples().into_iter().filter(|s| keep(s.0))),
+            }
+        }
+        out.extend(self.tail.iter().filter(|s| keep(s.0)).copied());
+        out
+    }
+
+    /// Blocks holding the samples of the series that may fall in `[start_ms, end_ms]`:
+    /// the chunks that overlap it as they are, then the tail's samples in it as a new
+    /// block. In arrival order; samples outside the range may be included.
+    fn blocks_in(&self, start_ms: i64, end_ms: i64) -> Vec<Vec<u8>> {
+        let mut out: Vec<Vec<u8>> = self
+            .chunks
+            .iter()
+            .filter(|c| match block::time_range(&c.block) {
+                Ok((first, last)) => last >= start_ms && first <= end_ms,
+                Err(_) => false,
+            })
+            .map(|c| c.block.to_vec())
+            .collect();
+        let tail: Vec<Sample> = self
+            .tail
+            .iter()
+            .filter(|s| s.0 >= start_ms && s.0 <= end_ms)
+            .copied()
+            .collect();
+        if !tail.is_empty() {
+            out.push(block::encode_unpacked(&tail));
+        }
+        out
+    }
+
+    fn memory_bytes(&self) -> usize {
+        self.tail.capacity() * std::mem::size_of::<Sample>()
+            + self.chunks.capacity() * std::mem::size_of::<Chunk>()
+            + self
+                .chunks
+                .iter()
+                .map(|c| c.block.len() + CHUNK_OVERHEAD_BYTES)
+                .sum::<usize>()
+    }
+}
+
 /// Sharded map of series ID → samples.
 pub(crate) struct Head {
-    shards: Vec<Mutex<IdMap<Vec<Sample>>>>,
+    shards: Vec<Mutex<IdMap<HeadSeries>>>,
 }
 
 impl Default for Head {
@@ -33,13 +197,13 @@ impl Head {
         (id % SHARDS as u64) as usize
     }
 
-    fn shard(&self, id: u64) -> &Mutex<IdMap<Vec<Sample>>> {
+    fn shard(&self, id: u64) -> &Mutex<IdMap<HeadSeries>> {
         &self.shards[Self::shard_of(id)]
     }
 
     /// Appends samples of series `id`.
     pub(crate) fn append(&self, id: u64, samples: &[Sample]) {
-        self.shard(id).lock().entry(id).or_default().extend_from_slice(samples);
+        self.shard(id).lock().entry(id).or_default().push(samples);
     }
 
     /// Appends the samples of several series: `runs` lists (series ID, number of
@@ -73,7 +237,7 @@ impl Head {
             for &(start, i) in &order[from..end] {
                 let (id, n) = runs[i];
                 if let Some(run) = samples.get(start..start + n) {
-                    g.entry(id).or_default().extend_from_slice(run);
+                    g.entry(id).or_default().push(run);
                 }
             }
             from = end;
@@ -82,15 +246,18 @@ impl Head {
 
     /// How many samples each series holds now, shard by shard: what a flush will copy
     /// with [`Head::copy_marked`], one shard at a time, so that it never holds a copy of
-    /// the whole head.
+    /// the whole head. Seals every tail, so that each mark ends on a chunk boundary.
     pub(crate) fn marks(&self) -> HeadMarks {
         self.shards
             .iter()
             .map(|shard| {
-                let g = shard.lock();
-                g.iter()
-                    .filter(|(_, s)| !s.is_empty())
-                    .map(|(id, s)| (*id, s.len()))
+                let mut g = shard.lock();
+                g.iter_mut()
+                    .filter(|(_, s)| s.count > 0)
+                    .map(|(id, s)| {
+                        s.seal();
+                        (*id, s.count)
+                    })
                     .collect()
             })
             .collect()
@@ -105,7 +272,7 @@ impl Head {
         let g = shard.lock();
         marks
             .iter()
-            .filter_map(|&(id, n)| g.get(&id).map(|s| (id, s[..n.min(s.len())].to_vec())))
+            .filter_map(|&(id, n)| g.get(&id).map(|s| (id, s.first(n))))
             .collect()
     }
 
@@ -115,25 +282,27 @@ impl Head {
         for &(id, n) in flushed {
             let mut g = self.shard(id).lock();
             if let Some(s) = g.get_mut(&id) {
-                s.drain(..n.min(s.len()));
-                if s.is_empty() {
+                s.remove_first(n);
+                if s.count == 0 {
                     g.remove(&id);
                 }
             }
         }
     }
 
-    /// Samples of series `id` with timestamps in `[start_ms, end_ms]`, in arrival order.
+    /// Samples of series `id` with timestamps in `[start_ms, end_ms]`, in arrival order
+    /// (by chunk; sorted within a chunk).
     pub(crate) fn samples_in(&self, id: u64, start_ms: i64, end_ms: i64) -> Vec<Sample> {
         let g = self.shard(id).lock();
-        g.get(&id)
-            .map(|s| {
-                s.iter()
-                    .filter(|(t, _)| *t >= start_ms && *t <= end_ms)
-                    .copied()
-                    .collect()
-            })
-            .unwrap_or_default()
+        g.get(&id).map(|s| s.samples_in(start_ms, end_ms)).unwrap_or_default()
+    }
+
+    /// The samples of series `id` that may fall in `[start_ms, end_ms]` as blocks, in
+    /// arrival order (a later block wins a shared timestamp); samples outside the range
+    /// may be included.
+    pub(crate) fn blocks_in(&self, id: u64, start_ms: i64, end_ms: i64) -> Vec<Vec<u8>> {
+        let g = self.shard(id).lock();
+        g.get(&id).map(|s| s.blocks_in(start_ms, end_ms)).unwrap_or_default()
     }
 
     /// Number of series with samples in the head.
@@ -145,7 +314,19 @@ impl Head {
     pub(crate) fn sample_count(&self) -> usize {
         self.shards
             .iter()
-            .map(|s| s.lock().values().map(Vec::len).sum::<usize>())
+            .map(|s| s.lock().values().map(|s| s.count).sum::<usize>())
+            .sum()
+    }
+
+    /// Estimated memory of the head, bytes: chunks, tails and per-series bookkeeping.
+    pub(crate) fn memory_bytes(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| {
+                let g = s.lock();
+                g.capacity() * (std::mem::size_of::<(u64, HeadSeries)>() + 1)
+                    + g.values().map(HeadSeries::memory_bytes).sum::<usize>()
+            })
             .sum()
     }
 }
@@ -189,7 +370,8 @@ mod tests {
         h.append(1, &[(7, 3)]);
         h.append(2, &[(8, 4)]);
         // Samples that arrive after the marks are not part of the flush.
-        assert_eq!(copy_all(&h, &marks), vec![(1, vec![(10, 1), (5, 2)])]);
+        // Taking the marks sealed the tail: its chunk holds the samples sorted.
+        assert_eq!(copy_all(&h, &marks), vec![(1, vec![(5, 2), (10, 1)])]);
         h.remove_flushed(&[(1, 2)]);
         assert_eq!(h.samples_in(1, i64::MIN, i64::MAX), vec![(7, 3)]);
         h.remove_flushed(&[(1, 1), (2, 1)]);
@@ -209,5 +391,85 @@ mod tests {
         assert_eq!(all(2), vec![(20, 3)]);
         assert_eq!(all(17), vec![(1, 100), (30, 5), (31, 6)]);
         assert_eq!(h.sample_count(), 7);
+    }
+
+    /// `n` samples one second apart from `t0`, values `v0, v0 + 1, …`.
+    fn regular(t0: i64, n: usize, v0: f64) -> Vec<Sample> {
+        (0..n)
+            .map(|i| (t0 + i as i64 * 1_000, (v0 + i as f64).to_bits()))
+            .collect()
+    }
+
+    #[test]
+    fn samples_survive_sealing_bit_exact_in_order() {
+        let h = Head::default();
+        let mut want = regular(0, 3 * TAIL_SAMPLES + 5, 1.0);
+        // Values the codec must keep bit for bit: a NaN payload, the staleness marker,
+        // infinities and negative zero.
+        want[3].1 = 0x7ff8_0000_dead_beef;
+        want[TAIL_SAMPLES].1 = cairn_common::STALE_NAN_BITS;
+        want[TAIL_SAMPLES + 1].1 = f64::INFINITY.to_bits();
+        want[2 * TAIL_SAMPLES + 2].1 = (-0.0f64).to_bits();
+        // Appended in uneven pieces that straddle the chunk boundaries.
+        for piece in want.chunks(7) {
+            h.append(9, piece);
+        }
+        assert_eq!(h.sample_count(), want.len());
+        assert_eq!(h.samples_in(9, i64::MIN, i64::MAX), want);
+        // A time range cuts across chunks and the tail.
+        let (lo, hi) = (want[10].0, want[3 * TAIL_SAMPLES + 2].0);
+        let cut: Vec<Sample> = want.iter().filter(|s| s.0 >= lo && s.0 <= hi).copied().collect();
+        assert_eq!(h.samples_in(9, lo, hi), cut);
+    }
+
+    #[test]
+    fn a_flush_removes_the_marked_chunks_and_keeps_what_came_after() {
+        let h = Head::default();
+        let before = regular(0, TAIL_SAMPLES + 10, 0.0);
+        h.append(4, &before);
+        let marks = h.marks();
+        assert_eq!(
+            marks.iter().flatten().copied().collect::<Vec<_>>(),
+            vec![(4, before.len())]
+        );
+        // Enough later samples to seal new chunks after the marks.
+        let after = regular(1_000_000, 2 * TAIL_SAMPLES + 3, 500.0);
+        h.append(4, &after);
+        assert_eq!(copy_all(&h, &marks), vec![(4, before.clone())]);
+        h.remove_flushed(&[(4, before.len())]);
+        assert_eq!(h.samples_in(4, i64::MIN, i64::MAX), after);
+        assert_eq!(h.sample_count(), after.len());
+    }
+
+    #[test]
+    fn a_duplicate_timestamp_keeps_its_arrival_order_across_chunks() {
+        let h = Head::default();
+        let mut first = regular(0, TAIL_SAMPLES, 0.0);
+        first[5] = (5_000, 111);
+        h.append(1, &first);
+        h.append(1, &[(5_000, 222)]);
+        // Readers keep the last-arrived sample of a timestamp.
+        let got = sort_dedup(h.samples_in(1, 5_000, 5_000));
+        assert_eq!(got, vec![(5_000, 222)]);
+    }
+
+    #[test]
+    fn the_head_holds_regular_samples_in_far_less_than_sixteen_bytes_each() {
+        let h = Head::default();
+        let series = 100u64;
+        let per_series = 20 * TAIL_SAMPLES;
+        for id in 0..series {
+            // A counter with uneven increments, as a scrape gives.
+            let mut v = 1e6;
+            let s: Vec<Sample> = (0..per_series)
+                .map(|i| {
+                    v += (i * 37 % 61) as f64;
+                    (i as i64 * 15_000, f64::to_bits(v))
+                })
+                .collect();
+            h.append(id, &s);
+        }
+        let per_sample = h.memory_bytes() as f64 / (series as usize * per_series) as f64;
+        assert!(per_sample < 4.0, "{per_sample:.2} bytes per sample");
     }
 }

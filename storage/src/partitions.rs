@@ -13,12 +13,22 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use parking_lot::RwLock;
-use rocksdb::{Direction, IteratorMode, WriteBatch, WriteOptions};
+use rocksdb::{Direction, IteratorMode, ReadOptions, WriteBatch, WriteOptions};
 
 use crate::block::{self, Sample};
 use crate::day::{day_of, format_day, parse_day};
 use crate::db::{Db, PARTITION_PREFIX, partition_options};
 use crate::error::StorageError;
+
+/// Read options of an iterator over the blocks of series `id`: it stops at the series'
+/// last key instead of reading on into the next SST block (up to 1 MiB to decompress).
+pub(crate) fn series_read_options(id: u64) -> ReadOptions {
+    let mut o = ReadOptions::default();
+    if let Some(next) = id.checked_add(1) {
+        o.set_iterate_upper_bound(next.to_be_bytes());
+    }
+    o
+}
 
 /// Key in the default column family holding the last flush sequence number.
 const FLUSH_SEQ_KEY: &[u8] = b"flush_seq";
@@ -128,8 +138,18 @@ impl Partitions {
     }
 
     /// The samples of series `id` in blocks that overlap `[start_ms, end_ms]`, as
-    /// `(flush seq, samples)` per block in key order. Samples are not cut to the range.
+    /// `(flush seq, samples)` per block in key order ([`Partitions::read_raw`], decoded).
+    /// Samples are not cut to the range.
     pub(crate) fn read(&self, id: u64, start_ms: i64, end_ms: i64) -> Result<Vec<(u64, Vec<Sample>)>, StorageError> {
+        self.read_raw(id, start_ms, end_ms)?
+            .into_iter()
+            .map(|(seq, bytes)| Ok((seq, block::decode(&bytes)?)))
+            .collect()
+    }
+
+    /// The stored blocks of series `id` that overlap `[start_ms, end_ms]` (whole, as
+    /// stored), with their sequence numbers, day by day and by first timestamp.
+    pub(crate) fn read_raw(&self, id: u64, start_ms: i64, end_ms: i64) -> Result<Vec<(u64, Vec<u8>)>, StorageError> {
         let (a, b) = (day_of(start_ms), day_of(end_ms));
         let days: Vec<u32> = self.days.read().range(a..=b.max(a)).copied().collect();
         let prefix = id.to_be_bytes();
@@ -140,9 +160,11 @@ impl Partitions {
             let Some(cf) = self.db.cf_handle(&name) else {
                 continue;
             };
-            let it = self
-                .db
-                .iterator_cf(&cf, IteratorMode::From(&prefix, Direction::Forward));
+            let it = self.db.iterator_cf_opt(
+                &cf,
+                series_read_options(id),
+                IteratorMode::From(&prefix, Direction::Forward),
+            );
             for r in it {
                 let (k, v) = r?;
                 if !k.starts_with(&prefix) {
@@ -160,7 +182,7 @@ impl Partitions {
                     .and_then(|s| s.try_into().ok())
                     .map(u64::from_be_bytes)
                     .ok_or_else(|| StorageError::CorruptIndex(format!("block key in {name}")))?;
-                out.push((seq, block::decode(&v)?));
+                out.push((seq, v.into_vec()));
             }
         }
         Ok(out)

@@ -61,18 +61,21 @@ impl EngineStore {
             .map_err(storage_error)?;
         let mut pieces = Vec::with_capacity(ids.len() as usize);
         for id in &ids {
-            let Some((labels, samples)) = self
+            // The blocks as a storage node's search answer carries them, read as a
+            // select node reads them.
+            let Some((labels, blocks)) = self
                 .engine
-                .read_series(TENANT, id, start_ms, end_ms)
+                .read_series_blocks(TENANT, id, start_ms, end_ms)
                 .map_err(storage_error)?
             else {
                 continue;
             };
-            pieces.push((
-                labels,
-                samples.iter().map(|s| s.0).collect(),
-                samples.iter().map(|s| f64::from_bits(s.1)).collect(),
-            ));
+            let (ts, vs) = cairn_common::block::read::samples_in_range(&blocks, start_ms, end_ms)
+                .map_err(|e| QueryError::Storage(format!("search answer: {e}")))?;
+            if ts.is_empty() {
+                continue;
+            }
+            pieces.push((labels, ts, vs));
         }
         let series = merge_series(pieces);
         Ok(Fetched {
@@ -91,7 +94,7 @@ impl Store for EngineStore {
                 labels: s.labels.to_proto(),
                 timestamps_ms: s.timestamps,
                 values: s.values,
-                samples_le: Vec::new(),
+                ..Series::default()
             })
             .collect();
         let outcome = rt

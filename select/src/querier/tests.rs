@@ -4,7 +4,7 @@
 use std::pin::Pin;
 use std::sync::Arc;
 
-use cairn_common::{Labels, Tenant};
+use cairn_common::{Labels, Tenant, block};
 use cairn_proto::storage::storage_server::{Storage, StorageServer};
 use cairn_proto::storage::{
     LabelNamesRequest, LabelNamesResponse, LabelValuesRequest, LabelValuesResponse, SearchRequest, SearchResponse,
@@ -65,6 +65,7 @@ fn series(ts: &[i64], vs: &[f64]) -> Series {
         timestamps_ms: ts.to_vec(),
         values: vs.to_vec(),
         samples_le: Vec::new(),
+        blocks: Vec::new(),
     }
 }
 
@@ -130,4 +131,44 @@ async fn dedup_interval_keeps_the_last_sample_per_interval_across_nodes() {
     assert_eq!(s.timestamps, [2_000, 29_000, 45_000, 50_000]);
     assert_eq!(s.values[..3], [10.0, 30.0, 4.0]);
     assert_eq!(s.values[3].to_bits(), STALE_NAN);
+}
+
+#[tokio::test]
+async fn block_answers_are_cut_to_the_range_and_the_later_block_wins() {
+    let sample = |t: i64, v: f64| (t, v.to_bits());
+    let older = block::encode(&[sample(10_000, 1.0), sample(20_000, 2.0), sample(70_000, 7.0)]);
+    let newer = block::encode_unpacked(&[sample(20_000, 22.0)]);
+    let in_blocks = Series {
+        labels: labels().to_proto(),
+        blocks: vec![older, newer],
+        ..Series::default()
+    };
+    let addrs = start_nodes(vec![vec![in_blocks], vec![series(&[30_000], &[3.0])]]).await;
+    let querier = ClusterQuerier::new(
+        Arc::new(Fanout::new(&addrs).expect("fanout")),
+        Tenant::default(),
+        false,
+        0,
+    );
+    let s = select(&querier).await;
+    // 70 s is past the searched range [0, 60 s]; at 20 s the later block's value.
+    assert_eq!(s.timestamps, [10_000, 20_000, 30_000]);
+    assert_eq!(s.values, [1.0, 22.0, 3.0]);
+}
+
+#[tokio::test]
+async fn a_corrupt_block_answer_is_an_error_not_a_panic() {
+    let bad = Series {
+        labels: labels().to_proto(),
+        blocks: vec![vec![1, 0, 200]],
+        ..Series::default()
+    };
+    let addrs = start_nodes(vec![vec![bad]]).await;
+    let querier = ClusterQuerier::new(
+        Arc::new(Fanout::new(&addrs).expect("fanout")),
+        Tenant::default(),
+        true,
+        0,
+    );
+    assert!(querier.select(&[], 0, 60_000).await.is_err());
 }

@@ -132,6 +132,7 @@ fn disk_bytes_per_sample_on_the_corpus() {
                 timestamps_ms: Vec::new(),
                 values: Vec::new(),
                 samples_le: Vec::new(),
+                blocks: Vec::new(),
             });
             s.timestamps_ms.push(t);
             s.values.push(f64::from_bits(v));

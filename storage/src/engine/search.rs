@@ -12,6 +12,9 @@ use crate::error::StorageError;
 use crate::head::sort_dedup;
 use crate::index::resolve::scopes;
 
+/// A series' labels and its blocks in precedence order, as stored.
+pub type SeriesBlocks = (Labels, Vec<Vec<u8>>);
+
 impl Engine {
     /// IDs of the series of `tenant` matching all `matchers` with postings on the days of
     /// `[start_ms, end_ms]`.
@@ -72,6 +75,33 @@ impl Engine {
         let samples = sort_dedup(all);
         match self.index.series_labels(id)? {
             Some((t, labels)) if t == tenant => Ok(Some((labels, samples))),
+            _ => Ok(None),
+        }
+    }
+
+    /// The labels of series `id` and its samples that may fall in `[start_ms, end_ms]` as
+    /// blocks in precedence order (stored blocks by flush sequence, then the head's in
+    /// arrival order: where two samples share a timestamp, the later block's wins), as
+    /// stored, without decoding them. Blocks may hold samples outside the range. `None`
+    /// when no block overlaps the range or the series does not belong to `tenant`.
+    pub fn read_series_blocks(
+        &self,
+        tenant: Tenant,
+        id: u64,
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Option<SeriesBlocks>, StorageError> {
+        let mut stored = self.partitions.read_raw(id, start_ms, end_ms)?;
+        let head = self.head.blocks_in(id, start_ms, end_ms);
+        if stored.is_empty() && head.is_empty() {
+            return Ok(None);
+        }
+        // Stable: blocks of one flush keep their key (time) order.
+        stored.sort_by_key(|(seq, _)| *seq);
+        let mut blocks: Vec<Vec<u8>> = stored.into_iter().map(|(_, b)| b).collect();
+        blocks.extend(head);
+        match self.index.series_labels(id)? {
+            Some((t, labels)) if t == tenant => Ok(Some((labels, blocks))),
             _ => Ok(None),
         }
     }

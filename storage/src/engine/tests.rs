@@ -188,6 +188,7 @@ fn malformed_series_are_reported_and_valid_ones_stored() {
         timestamps_ms: vec![base],
         values: vec![1.0],
         samples_le: Vec::new(),
+        blocks: Vec::new(),
     };
     let out = block_on(e.write(T, vec![mismatched, series("m", "good", &[(base, 1.0)]), no_name])).expect("write");
     assert_eq!(out.rows, 1);

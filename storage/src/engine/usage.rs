@@ -48,7 +48,8 @@ impl Engine {
     /// `cairn_storage_index_memory_bytes{part}`, `cairn_storage_index_bytes` (files plus
     /// unwritten memtables, [`IndexUsage::size_bytes`]),
     /// `cairn_storage_series_cache_entries`, `cairn_storage_block_cache_bytes` (the
-    /// process-wide RocksDB block cache) and `cairn_storage_head_samples`.
+    /// process-wide RocksDB block cache), `cairn_storage_head_samples` and
+    /// `cairn_storage_head_memory_bytes` (estimated bytes of the head).
     pub fn report_usage(&self) -> IndexUsage {
         let rocks = self.index.usage();
         let u = IndexUsage {
@@ -72,6 +73,7 @@ impl Engine {
         metrics::gauge!("cairn_storage_series_cache_entries").set(u.cached_series as f64);
         metrics::gauge!("cairn_storage_block_cache_bytes").set(block_cache().get_usage() as f64);
         metrics::gauge!("cairn_storage_head_samples").set(self.head.sample_count() as f64);
+        metrics::gauge!("cairn_storage_head_memory_bytes").set(self.head.memory_bytes() as f64);
         u
     }
 }

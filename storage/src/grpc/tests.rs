@@ -4,9 +4,10 @@
 use std::time::Duration;
 
 use crate::StorageConfig;
+use cairn_common::block;
 use cairn_proto::storage::storage_client::StorageClient;
 use cairn_proto::storage::{
-    LabelValuesRequest, Matcher, SearchRequest, Selector, Series, Tenant, WriteRequest, matcher::Op,
+    Label, LabelValuesRequest, Matcher, SearchRequest, Selector, Series, Tenant, WriteRequest, matcher::Op,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -63,21 +64,25 @@ fn search(start_ms: i64, end_ms: i64, max_series: u64) -> SearchRequest {
         start_ms,
         end_ms,
         max_series,
+        accept_blocks: false,
     }
 }
 
 /// The series of a search answer, with their samples (sent as `samples_le`) decoded into
-/// `timestamps_ms` and `values`.
+/// `timestamps_ms` and `values`. The same search is also asked for as blocks
+/// (`accept_blocks`): read as a select node reads them, they must give the same series
+/// and samples, bit for bit.
 async fn collect(
     client: &mut StorageClient<tonic::transport::Channel>,
     req: SearchRequest,
 ) -> Result<Vec<Series>, tonic::Status> {
-    let mut stream = client.search(req).await?.into_inner();
+    let (start_ms, end_ms) = (req.start_ms, req.end_ms);
+    let mut stream = client.search(req.clone()).await?.into_inner();
     let mut out = Vec::new();
     while let Some(msg) = stream.message().await? {
         for mut s in msg.series {
             assert!(
-                s.timestamps_ms.is_empty() && s.values.is_empty(),
+                s.timestamps_ms.is_empty() && s.values.is_empty() && s.blocks.is_empty(),
                 "answers use samples_le"
             );
             (s.timestamps_ms, s.values) = cairn_common::samples_le::decode(&s.samples_le).expect("samples_le");
@@ -85,6 +90,36 @@ async fn collect(
             out.push(s);
         }
     }
+    let as_blocks = SearchRequest {
+        accept_blocks: true,
+        ..req
+    };
+    let mut stream = client.search(as_blocks).await?.into_inner();
+    let mut from_blocks = Vec::new();
+    while let Some(msg) = stream.message().await? {
+        for s in msg.series {
+            assert!(s.samples_le.is_empty() && !s.blocks.is_empty(), "answers use blocks");
+            let (ts, vs) = block::read::samples_in_range(&s.blocks, start_ms, end_ms).expect("blocks decode");
+            // A block may overlap the range without a sample in it.
+            if !ts.is_empty() {
+                let bits: Vec<u64> = vs.iter().map(|v| v.to_bits()).collect();
+                from_blocks.push((s.labels, ts, bits));
+            }
+        }
+    }
+    // A long series comes as consecutive samples_le pieces; as blocks, in one entry.
+    let mut from_samples: Vec<(Vec<Label>, Vec<i64>, Vec<u64>)> = Vec::new();
+    for s in &out {
+        let bits = s.values.iter().map(|v| v.to_bits());
+        match from_samples.last_mut() {
+            Some(last) if last.0 == s.labels => {
+                last.1.extend(&s.timestamps_ms);
+                last.2.extend(bits);
+            }
+            _ => from_samples.push((s.labels.clone(), s.timestamps_ms.clone(), bits.collect())),
+        }
+    }
+    assert_eq!(from_blocks, from_samples, "blocks and samples_le answers differ");
     Ok(out)
 }
 
@@ -107,12 +142,14 @@ async fn write_search_restart_search() {
                 timestamps_ms: ts.clone(),
                 values: ts.iter().map(|t| (*t % 1000) as f64).collect(),
                 samples_le: Vec::new(),
+                blocks: Vec::new(),
             },
             Series {
                 labels: vec![label("__name__", "up"), label("job", "b")],
                 timestamps_ms: vec![now],
                 values: vec![f64::from_bits(cairn_common::STALE_NAN_BITS)],
                 samples_le: Vec::new(),
+                blocks: Vec::new(),
             },
             // Malformed: no values.
             Series {
@@ -120,6 +157,7 @@ async fn write_search_restart_search() {
                 timestamps_ms: vec![now],
                 values: vec![],
                 samples_le: Vec::new(),
+                blocks: Vec::new(),
             },
         ],
         ..Default::default()
@@ -226,6 +264,7 @@ async fn a_long_series_is_streamed_in_pieces_in_time_order() {
                 timestamps_ms: ts.clone(),
                 values: ts.iter().map(|t| *t as f64).collect(),
                 samples_le: Vec::new(),
+                blocks: Vec::new(),
             }],
             ..Default::default()
         })

@@ -120,10 +120,11 @@ impl Partitions {
         };
         let prefix = id.to_be_bytes();
         let mut out = Vec::new();
-        for r in self
-            .db
-            .iterator_cf(&cf, IteratorMode::From(&prefix, Direction::Forward))
-        {
+        for r in self.db.iterator_cf_opt(
+            &cf,
+            super::series_read_options(id),
+            IteratorMode::From(&prefix, Direction::Forward),
+        ) {
             let (key, bytes) = r?;
             if !key.starts_with(&prefix) {
                 break;

@@ -23,6 +23,7 @@ fn proto_series(pairs: &[(&str, &str)], t: i64, v: f64) -> Series {
         timestamps_ms: vec![t],
         values: vec![v],
         samples_le: Vec::new(),
+        blocks: Vec::new(),
     }
 }
 
