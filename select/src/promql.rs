@@ -15,6 +15,7 @@ mod eval;
 mod functions;
 mod kahan;
 mod querier;
+mod rollup;
 mod selector;
 #[cfg(test)]
 mod tests;

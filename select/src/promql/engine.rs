@@ -223,6 +223,7 @@ impl Engine {
             infos: Vec::new(),
             subquery_cache: HashMap::new(),
             group_keys: HashMap::new(),
+            rollups: HashMap::new(),
         }
     }
 

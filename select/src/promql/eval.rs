@@ -44,6 +44,8 @@ pub(crate) struct Evaluator<'a> {
     /// Group keys of each aggregation's input series, by node (its address in the
     /// query's syntax tree), kept for the whole query.
     pub group_keys: HashMap<usize, aggregation::GroupKeys>,
+    /// Range functions precomputed across steps, by call node ([`super::rollup`]).
+    pub rollups: super::rollup::Rollups,
 }
 
 /// Milliseconds of a duration.
@@ -68,7 +70,7 @@ pub(crate) fn offset_ms(o: &Option<Offset>) -> i64 {
     }
 }
 
-impl Evaluator<'_> {
+impl<'a> Evaluator<'a> {
     /// The time a selector or subquery reads at, given the evaluation time `t`.
     pub fn effective_time(&self, t: i64, at: &Option<AtModifier>, offset: &Option<Offset>) -> i64 {
         let base = match at {
@@ -92,7 +94,7 @@ impl Evaluator<'_> {
         }
     }
 
-    fn count_samples(&mut self, n: usize) -> Result<(), QueryError> {
+    pub(crate) fn count_samples(&mut self, n: usize) -> Result<(), QueryError> {
         self.samples_in_step += n;
         if self.max_samples > 0 && self.samples_in_step > self.max_samples {
             return Err(QueryError::TooManySamples(
@@ -102,7 +104,7 @@ impl Evaluator<'_> {
         Ok(())
     }
 
-    fn stored(&self, vs: &VectorSelector) -> Result<&[super::selector::StoredSeries], QueryError> {
+    pub(crate) fn stored(&self, vs: &VectorSelector) -> Result<&'a [super::selector::StoredSeries], QueryError> {
         let key = selector_key(&to_matchers(vs)?);
         Ok(self.store.by_selector.get(&key).map(|v| v.as_slice()).unwrap_or(&[]))
     }

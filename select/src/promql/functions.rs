@@ -22,10 +22,19 @@ pub(crate) fn eval_call(ev: &mut Evaluator<'_>, c: &Call, t: i64) -> Result<Val,
     if name == "info" {
         return info::eval_info(ev, c, t);
     }
+    if let Some(v) = super::rollup::cached(ev, c, t)? {
+        return Ok(v);
+    }
     let mut args = Vec::with_capacity(c.args.args.len());
     for a in &c.args.args {
         args.push(ev.eval(a, t)?);
     }
+    apply(ev, c, args, t)
+}
+
+/// Applies the function of call `c` to its evaluated arguments `args` at `t` (ms).
+pub(crate) fn apply(ev: &mut Evaluator<'_>, c: &Call, args: Vec<Val>, t: i64) -> Result<Val, QueryError> {
+    let name = c.func.name;
     let arg_expr = |i: usize| c.args.args.get(i).map(|b| b.as_ref());
     if let Some(v) = math::eval(name, &args, t)? {
         return Ok(v);
