@@ -277,3 +277,58 @@ fn errors_where_prometheus_errors() {
     assert_eq!(err.to_string(), "vector cannot contain metrics with the same labelset");
     assert!(rt.block_on(e.instant(&q, "a * on(x) group_left b", 0)).is_ok());
 }
+
+/// Range queries of range functions are computed a few series at a time across the
+/// steps: every step must equal the same expression as an instant query at that time,
+/// over more series than one pass holds, with gaps, resets and staleness markers.
+#[test]
+fn range_functions_over_many_series_equal_instant_queries_at_every_step() {
+    let stale = f64::from_bits(cairn_common::STALE_NAN_BITS);
+    let data: Vec<FetchedSeries> = (0..75)
+        .map(|i| {
+            let samples: Vec<(i64, f64)> = (0..200i64)
+                // Series start at different times and some skip samples.
+                .filter(|k| *k >= i % 13 && (k + i) % 17 != 0)
+                .map(|k| {
+                    let v = match k {
+                        _ if k == 120 + i % 9 => stale,
+                        // A counter reset in a third of the series.
+                        _ if i % 3 == 0 && k > 90 => (k - 90) as f64 * 2.0,
+                        _ => (k * (i + 1)) as f64,
+                    };
+                    (k * 10_000 + i * 37, v)
+                })
+                .collect();
+            let instance = i.to_string();
+            series(&[("__name__", "c_total"), ("instance", &instance)], &samples)
+        })
+        .collect();
+    let q = MemoryQuerier::new(data);
+    let e = Engine::default();
+    let rt = rt();
+    for query in [
+        "rate(c_total[1m])",
+        "increase(c_total[45s] offset 30s)",
+        "avg_over_time(c_total[2m])",
+        "changes(c_total[5m])",
+        "sum by (instance) (irate(c_total[1m]))",
+    ] {
+        let (start, end, step) = (0, 2_000_000, 15_000);
+        let out = rt.block_on(e.range(&q, query, start, end, step)).expect("range query");
+        let Value::Matrix(m) = out.value else { panic!("matrix") };
+        assert!(m.len() > 32, "{query}: more series than one pass");
+        let mut t = start;
+        while t <= end {
+            let mut want = vector(rt.block_on(e.instant(&q, query, t)).expect("instant query"));
+            want.retain(|(_, v)| !v.is_nan());
+            let mut got: Vec<(String, f64)> = m
+                .iter()
+                .filter_map(|s| s.samples.iter().find(|p| p.0 == t).map(|p| (s.labels.to_string(), p.1)))
+                .filter(|(_, v)| !v.is_nan())
+                .collect();
+            got.sort_by(|a, b| a.0.cmp(&b.0));
+            assert_eq!(got, want, "{query} at {t}");
+            t += step;
+        }
+    }
+}
