@@ -45,9 +45,9 @@ const PER_SERIES: &[&str] = &[
 /// Series computed together across the steps: their samples fit in a core's cache.
 const SERIES_PER_PASS: usize = 32;
 
-/// Most output cells (series × steps) held at once per call; more steps are computed in
+/// Most output cells (series × steps, 32 bytes each) held at once per call; more steps are computed in
 /// later rounds.
-const MAX_CELLS: usize = 1 << 20;
+const MAX_CELLS: usize = 1 << 18;
 
 /// The precomputed values of one call for a run of steps.
 #[derive(Debug, Default)]
