@@ -20,6 +20,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use crate::engine::Engine;
+use crate::engine::search::READ_BATCH;
 use crate::error::StorageError;
 
 /// Most samples in one streamed `SearchResponse` (16 bytes each on the wire, in
@@ -137,27 +138,27 @@ fn search_blocks(
     let mut msg = SearchResponse::default();
     let mut in_bytes = 0usize;
     let (mut series_count, mut block_count) = (0u64, 0u64);
-    for id in ids {
-        let Some((labels, blocks)) = engine.read_series_blocks(tenant, id, req.start_ms, req.end_ms)? else {
-            continue;
-        };
-        series_count += 1;
-        if req.max_series > 0 && series_count > req.max_series {
-            return Err(StorageError::TooManySeries { limit: req.max_series });
-        }
-        block_count += blocks.len() as u64;
-        in_bytes += blocks.iter().map(Vec::len).sum::<usize>()
-            + labels.iter().map(|l| l.name.len() + l.value.len() + 8).sum::<usize>();
-        msg.series.push(Series {
-            labels: labels.to_proto(),
-            blocks,
-            ..Series::default()
-        });
-        if in_bytes >= MAX_BYTES_PER_MESSAGE {
-            if tx.blocking_send(Ok(std::mem::take(&mut msg))).is_err() {
-                return Ok(()); // The client went away.
+    let ids: Vec<u64> = ids.iter().collect();
+    for batch in ids.chunks(READ_BATCH) {
+        for (_, (labels, blocks)) in engine.read_series_blocks_many(tenant, batch, req.start_ms, req.end_ms)? {
+            series_count += 1;
+            if req.max_series > 0 && series_count > req.max_series {
+                return Err(StorageError::TooManySeries { limit: req.max_series });
             }
-            in_bytes = 0;
+            block_count += blocks.len() as u64;
+            in_bytes += blocks.iter().map(Vec::len).sum::<usize>()
+                + labels.iter().map(|l| l.name.len() + l.value.len() + 8).sum::<usize>();
+            msg.series.push(Series {
+                labels: labels.to_proto(),
+                blocks,
+                ..Series::default()
+            });
+            if in_bytes >= MAX_BYTES_PER_MESSAGE {
+                if tx.blocking_send(Ok(std::mem::take(&mut msg))).is_err() {
+                    return Ok(()); // The client went away.
+                }
+                in_bytes = 0;
+            }
         }
     }
     if !msg.series.is_empty() {

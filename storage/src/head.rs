@@ -59,11 +59,16 @@ impl HeadSeries {
     fn push(&mut self, mut samples: &[Sample]) {
         self.count += samples.len();
         while !samples.is_empty() {
-            if self.tail.capacity() == 0 {
-                self.tail.reserve_exact(TAIL_SAMPLES);
-            }
+            // The tail grows as samples come (a series with a handful of samples, as
+            // under churn, holds a handful), up to TAIL_SAMPLES, and keeps its room
+            // once sealed.
             let room = TAIL_SAMPLES.saturating_sub(self.tail.len()).max(1);
             let n = room.min(samples.len());
+            let needed = self.tail.len() + n;
+            if needed > self.tail.capacity() {
+                let target = (self.tail.capacity() * 2).max(needed).clamp(4, TAIL_SAMPLES);
+                self.tail.reserve_exact(target - self.tail.len());
+            }
             self.tail.extend_from_slice(&samples[..n]);
             samples = &samples[n..];
             if self.tail.len() >= TAIL_SAMPLES {
@@ -471,5 +476,22 @@ mod tests {
         }
         let per_sample = h.memory_bytes() as f64 / (series as usize * per_series) as f64;
         assert!(per_sample < 4.0, "{per_sample:.2} bytes per sample");
+    }
+
+    #[test]
+    fn a_series_with_a_few_samples_holds_room_for_a_few() {
+        let h = Head::default();
+        for id in 0..10_000u64 {
+            h.append(id, &regular(0, 3, 1.0));
+            h.append(id, &regular(3_000, 2, 4.0));
+        }
+        // Five samples take 80 bytes; the rest is the map entry and the tail's slack.
+        let per_series = h.memory_bytes() / 10_000;
+        assert!(per_series < 256, "{per_series} bytes per series");
+        // A tail filled in uneven pieces never holds more than TAIL_SAMPLES of room.
+        let mut s = HeadSeries::default();
+        s.push(&regular(0, TAIL_SAMPLES - 4, 0.0));
+        s.push(&regular(1_000_000, 3, 0.0));
+        assert!(s.tail.capacity() <= TAIL_SAMPLES, "{}", s.tail.capacity());
     }
 }

@@ -125,6 +125,25 @@ impl Index {
         }
     }
 
+    /// The tenants and labels of series `ids` (ascending), in their order: one batched
+    /// look-up instead of one per series. `None` for an ID the index does not know.
+    pub(crate) fn series_labels_many(&self, ids: &[u64]) -> Result<Vec<Option<(Tenant, Labels)>>, StorageError> {
+        let cf = self.cf(CF_SERIES_KEYS)?;
+        let keys: Vec<[u8; 8]> = ids.iter().map(|id| id.to_be_bytes()).collect();
+        let sorted = ids.windows(2).all(|w| w[0] < w[1]);
+        self.db
+            .batched_multi_get_cf(&cf, &keys, sorted)
+            .into_iter()
+            .zip(ids)
+            .map(|(r, id)| match r? {
+                None => Ok(None),
+                Some(v) => Labels::from_canonical_key(&v)
+                    .map(Some)
+                    .ok_or_else(|| StorageError::CorruptIndex(format!("series key of ID {id}"))),
+            })
+            .collect()
+    }
+
     /// The largest series ID in the index (0 when empty).
     pub(crate) fn max_series_id(&self) -> Result<u64, StorageError> {
         let cf = self.cf(CF_SERIES_KEYS)?;

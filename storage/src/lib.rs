@@ -51,10 +51,13 @@
 //! # Search
 //!
 //! Matchers → bitmap algebra over the per-day postings of the days in the range (all-time
-//! postings beyond 62 days) → for each ID, the blocks that overlap the range plus head
-//! samples, merged by timestamp (head over blocks, later flush over earlier), cut to the
-//! range, streamed in messages of at most 65,536 samples and about 2 MiB (a longer series
-//! comes in consecutive pieces with the same labels).
+//! postings beyond 62 days) → for each ID, the blocks that overlap the range plus the
+//! head's chunks, sent as they are stored (`Series.blocks`, in precedence order: later
+//! flush over earlier, head over blocks), in messages of about 2 MiB; the select node
+//! decodes them, cuts them to the range and keeps one sample per timestamp. A select that
+//! does not ask for blocks gets the samples decoded and merged here instead
+//! (`Series.samples_le`, at most 65,536 samples a message; a longer series comes in
+//! consecutive pieces with the same labels).
 //!
 //! # Merges
 //!
@@ -69,7 +72,9 @@
 //! # Memory
 //!
 //! Bounded by flags and constants, reported in `/metrics` ([`Engine::report_usage`]):
-//! the head (`--head-max-samples`, 16 bytes a sample, `cairn_storage_head_samples`); the
+//! the head (`--head-max-samples`; a 64-sample open tail per series at 16 bytes a sample,
+//! older samples in sealed chunks of the block format at ~1–2 bytes a sample;
+//! `cairn_storage_head_samples`, `cairn_storage_head_memory_bytes`); the
 //! series key → ID map in front of the index (`--series-cache-max-bytes`, two generations
 //! per shard: series unseen for two rotations are dropped and found in the index again;
 //! `cairn_storage_index_memory_bytes{part="series_cache"}`); the set of indexed

@@ -12,6 +12,9 @@ use crate::error::StorageError;
 use crate::head::sort_dedup;
 use crate::index::resolve::scopes;
 
+/// Series read together by the batched reads of searches.
+pub const READ_BATCH: usize = 256;
+
 /// A series' labels and its blocks in precedence order, as stored.
 pub type SeriesBlocks = (Labels, Vec<Vec<u8>>);
 
@@ -106,6 +109,41 @@ impl Engine {
         }
     }
 
+    /// [`Engine::read_series_blocks`] for many series (`ids` ascending) at once, with
+    /// batched index and partition reads: `(id, labels, blocks)` of those that have blocks
+    /// in the range and belong to `tenant`, in ID order.
+    pub fn read_series_blocks_many(
+        &self,
+        tenant: Tenant,
+        ids: &[u64],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<(u64, SeriesBlocks)>, StorageError> {
+        let stored = self.partitions.read_raw_many(ids, start_ms, end_ms)?;
+        let mut found: Vec<(u64, Vec<Vec<u8>>)> = Vec::with_capacity(ids.len());
+        for (&id, mut stored) in ids.iter().zip(stored) {
+            let head = self.head.blocks_in(id, start_ms, end_ms);
+            if stored.is_empty() && head.is_empty() {
+                continue;
+            }
+            // Stable: blocks of one flush keep their key (time) order.
+            stored.sort_by_key(|(seq, _)| *seq);
+            let mut blocks: Vec<Vec<u8>> = stored.into_iter().map(|(_, b)| b).collect();
+            blocks.extend(head);
+            found.push((id, blocks));
+        }
+        let found_ids: Vec<u64> = found.iter().map(|f| f.0).collect();
+        let labels = self.index.series_labels_many(&found_ids)?;
+        Ok(found
+            .into_iter()
+            .zip(labels)
+            .filter_map(|((id, blocks), l)| match l {
+                Some((t, labels)) if t == tenant => Some((id, (labels, blocks))),
+                _ => None,
+            })
+            .collect())
+    }
+
     /// Label sets of the series matching any selector with postings in the days of the
     /// range: sorted, unique, at most `limit` (0 = all).
     pub fn series_labels(
@@ -116,13 +154,16 @@ impl Engine {
         end_ms: i64,
         limit: usize,
     ) -> Result<Vec<Labels>, StorageError> {
-        let ids = self.select_any(tenant, selectors, start_ms, end_ms)?;
+        let ids: Vec<u64> = self
+            .select_any(tenant, selectors, start_ms, end_ms)?
+            .into_iter()
+            .collect();
         let mut out = BTreeSet::new();
-        for id in &ids {
-            if let Some((t, labels)) = self.index.series_labels(id)?
-                && t == tenant
-            {
-                out.insert(labels);
+        for batch in ids.chunks(READ_BATCH) {
+            for (t, labels) in self.index.series_labels_many(batch)?.into_iter().flatten() {
+                if t == tenant {
+                    out.insert(labels);
+                }
             }
         }
         Ok(cap(out.into_iter(), limit))
