@@ -79,8 +79,29 @@ pub fn encode_unpacked(samples: &[Sample]) -> Vec<u8> {
     encode_columns(samples, None)
 }
 
+/// [`encode_unpacked`] with fewer value codings tried: constant, else decimal mantissas
+/// as varints, else Gorilla XOR. For short-lived blocks, such as the head's chunks,
+/// which a flush decodes and encodes again: about a third of the encoding time, for a
+/// few more bytes.
+pub fn encode_quick(samples: &[Sample]) -> Vec<u8> {
+    encode_with(samples, None, values::quick_candidates)
+}
+
 /// Encodes with zstd at `level` tried on the columns, or none.
 fn encode_columns(samples: &[Sample], level: Option<i32>) -> Vec<u8> {
+    encode_with(samples, level, values::candidates)
+}
+
+/// A function giving the value codings to try for a column: (coding, column bytes).
+type ValueCandidates = fn(&[u64]) -> Vec<(ValueCoding, Vec<u8>)>;
+
+/// Encodes with the value codings `value_candidates` gives and zstd at `level` tried on
+/// the columns, or none.
+fn encode_with(
+    samples: &[Sample],
+    level: Option<i32>,
+    value_candidates: ValueCandidates,
+) -> Vec<u8> {
     debug_assert!(samples.len() <= MAX_SAMPLES, "block over MAX_SAMPLES");
     let sorted;
     let samples = if samples.windows(2).all(|w| w[0].0 <= w[1].0) {
@@ -97,7 +118,7 @@ fn encode_columns(samples: &[Sample], level: Option<i32>) -> Vec<u8> {
     let span = ts.last().copied().unwrap_or(0).wrapping_sub(first) as u64;
 
     let (ts_coding, ts_packed, ts_raw) = smallest(timestamps::candidates(&ts), level);
-    let (v_coding, v_packed, v_raw) = smallest(values::candidates(&vs), level);
+    let (v_coding, v_packed, v_raw) = smallest(value_candidates(&vs), level);
 
     let mut flags = ts_coding as u8 | (v_coding as u8) << 3;
     if ts_packed.is_some() {

@@ -7,7 +7,7 @@
 //!
 //! Samples are kept compressed: each series gathers up to [`TAIL_SAMPLES`] samples
 //! (16 bytes each) in an open tail, then seals them into a chunk coded as a block
-//! ([`block::encode_unpacked`]: ~1–2 bytes per sample on scrape data instead of 16).
+//! ([`block::encode_quick`]: ~1–2 bytes per sample on scrape data instead of 16).
 //! A chunk's samples are sorted by timestamp, stably, so equal timestamps keep their
 //! arrival order within it; chunks stay in arrival order. Taking a flush's marks seals
 //! every tail, so a flush always removes whole chunks.
@@ -83,7 +83,7 @@ impl HeadSeries {
             return;
         }
         self.chunks.push(Chunk {
-            block: block::encode_unpacked(&self.tail).into_boxed_slice(),
+            block: block::encode_quick(&self.tail).into_boxed_slice(),
             count: self.tail.len(),
         });
         self.tail.clear();
@@ -127,7 +127,7 @@ impl HeadSeries {
             let rest = c.samples().split_off(left.min(c.count));
             *c = Chunk {
                 count: rest.len(),
-                block: block::encode_unpacked(&rest).into_boxed_slice(),
+                block: block::encode_quick(&rest).into_boxed_slice(),
             };
         } else {
             self.tail.drain(..left.min(self.tail.len()));
@@ -168,7 +168,7 @@ impl HeadSeries {
             .copied()
             .collect();
         if !tail.is_empty() {
-            out.push(block::encode_unpacked(&tail));
+            out.push(block::encode_quick(&tail));
         }
         out
     }

@@ -191,7 +191,8 @@ proptest! {
     fn round_trips_any_bits_and_times(s in proptest::collection::vec((any::<i64>(), special_bits()), 0..400)) {
         let s = sorted(s);
         prop_assert_eq!(decode(&encode(&s)).expect("decodes"), s.clone());
-        prop_assert_eq!(decode(&encode_unpacked(&s)).expect("decodes unpacked"), s);
+        prop_assert_eq!(decode(&encode_unpacked(&s)).expect("decodes unpacked"), s.clone());
+        prop_assert_eq!(decode(&encode_quick(&s)).expect("decodes quick"), s);
     }
 
     #[test]
@@ -216,6 +217,7 @@ proptest! {
             m += d;
             (i as i64 * 1000, (m as f64 / scale).to_bits())
         }).collect();
+        prop_assert_eq!(decode(&encode_quick(&s)).expect("decodes quick"), s.clone());
         prop_assert_eq!(decode(&encode(&s)).expect("decodes"), s);
     }
 

@@ -68,6 +68,21 @@ pub(crate) fn candidates(values: &[u64]) -> Vec<(ValueCoding, Vec<u8>)> {
     out
 }
 
+/// One coding of `values`, found quickly: constant when all are equal, else decimal
+/// mantissas as varints when the values have them, else Gorilla XOR.
+pub(crate) fn quick_candidates(values: &[u64]) -> Vec<(ValueCoding, Vec<u8>)> {
+    let Some(&first) = values.first() else {
+        return vec![(ValueCoding::Constant, Vec::new())];
+    };
+    if values.iter().all(|&v| v == first) {
+        return vec![(ValueCoding::Constant, first.to_le_bytes().to_vec())];
+    }
+    match decimal::mantissas(values) {
+        Some(m) => vec![(ValueCoding::DecimalVarint, decimal::encode(&m, Packing::Varint))],
+        None => vec![(ValueCoding::Xor, xor::encode(values))],
+    }
+}
+
 /// Decodes `count` values coded as `coding`. Errors: the column is truncated or corrupt.
 pub(crate) fn decode(coding: ValueCoding, bytes: &[u8], count: usize) -> Result<Vec<u64>, CodecError> {
     match coding {

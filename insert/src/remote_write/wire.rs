@@ -29,6 +29,7 @@ struct Reader<'a> {
     base: usize,
 }
 
+#[cold]
 fn malformed(offset: usize, what: impl std::fmt::Display) -> InsertError {
     InsertError::BadRequest(format!(
         "body is not a remote-write protobuf WriteRequest: {what} at byte {offset}"
@@ -49,7 +50,21 @@ impl<'a> Reader<'a> {
     }
 
     /// A base-128 varint of at most 10 bytes whose value fits 64 bits.
+    #[inline]
     fn varint(&mut self) -> Result<u64, InsertError> {
+        // Field keys, label lengths and most counts are one byte.
+        if let Some(&b) = self.buf.get(self.pos)
+            && b < 0x80
+        {
+            self.pos += 1;
+            return Ok(u64::from(b));
+        }
+        self.varint_long()
+    }
+
+    /// [`Reader::varint`] of more than one byte, or at the end of the bytes.
+    #[inline(never)]
+    fn varint_long(&mut self) -> Result<u64, InsertError> {
         let start = self.offset();
         let mut value = 0u64;
         for i in 0..10 {
@@ -69,6 +84,7 @@ impl<'a> Reader<'a> {
     }
 
     /// The next field's number and wire type.
+    #[inline]
     fn key(&mut self) -> Result<(u32, u8), InsertError> {
         let start = self.offset();
         let key = self.varint()?;
@@ -80,6 +96,7 @@ impl<'a> Reader<'a> {
         Ok((field, wire))
     }
 
+    #[inline]
     fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], InsertError> {
         let start = self.offset();
         let end = self
@@ -101,6 +118,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A length-delimited field's bytes and their offset in the body.
+    #[inline]
     fn len_delimited(&mut self, what: &str) -> Result<(&'a [u8], usize), InsertError> {
         let start = self.offset();
         let len = self.varint()?;
@@ -109,6 +127,7 @@ impl<'a> Reader<'a> {
         Ok((self.take(len, what)?, at))
     }
 
+    #[inline]
     fn fixed64(&mut self) -> Result<[u8; 8], InsertError> {
         let bytes = self.take(8, "fixed64 field")?;
         let mut out = [0u8; 8];
@@ -135,6 +154,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Errors unless a known field has its expected wire type.
+    #[inline]
     fn expect_wire(&self, field: u32, wire: u8, want: u8, message: &str) -> Result<(), InsertError> {
         if wire == want {
             Ok(())
@@ -215,6 +235,7 @@ pub fn read_series<'a>(
     Ok(())
 }
 
+#[inline]
 fn read_label(bytes: &[u8], offset: usize) -> Result<(&str, &str), InsertError> {
     let mut r = Reader::new(bytes, offset);
     let (mut name, mut value) = ("", "");
@@ -238,6 +259,7 @@ fn read_label(bytes: &[u8], offset: usize) -> Result<(&str, &str), InsertError> 
     Ok((name, value))
 }
 
+#[inline]
 fn read_sample(bytes: &[u8], offset: usize) -> Result<(i64, f64), InsertError> {
     let mut r = Reader::new(bytes, offset);
     let (mut timestamp, mut value) = (0i64, 0f64);
