@@ -26,14 +26,18 @@ pub(crate) const PARTITION_PREFIX: &str = "blocks_";
 
 /// Block cache shared by every column family of every RocksDB instance of the process
 /// (index blocks, filters and data), bytes.
-pub(crate) const BLOCK_CACHE_BYTES: usize = 32 << 20;
-/// The block cache has 2^this shards (of 8 MiB each).
+pub(crate) const BLOCK_CACHE_BYTES: usize = 16 << 20;
+/// The block cache has 2^this shards (of 4 MiB each).
 const BLOCK_CACHE_SHARD_BITS: i32 = 2;
 /// Memtable budget of one RocksDB instance across its column families, bytes: past it
 /// the largest memtable is flushed.
 const DB_WRITE_BUFFER_BYTES: usize = 32 << 20;
 /// Memtable size of one column family before it is flushed, bytes.
 const CF_WRITE_BUFFER_BYTES: usize = 8 << 20;
+/// Memtable size of an index column family, bytes: new series fill them in bursts (at
+/// start, under churn) and then rarely, so a smaller memtable is written out sooner
+/// instead of holding the burst's keys and postings in memory.
+const INDEX_WRITE_BUFFER_BYTES: usize = 2 << 20;
 
 /// The process-wide block cache ([`BLOCK_CACHE_BYTES`]).
 pub(crate) fn block_cache() -> &'static Cache {
@@ -126,6 +130,7 @@ const ZSTD_LEVEL: i32 = 9;
 
 fn index_options() -> Options {
     let mut o = bounded_options(INDEX_BLOCK_BYTES);
+    o.set_write_buffer_size(INDEX_WRITE_BUFFER_BYTES);
     o.set_compression_type(DBCompressionType::Zstd);
     o.set_compression_options(-14, ZSTD_LEVEL, 0, 0);
     o
