@@ -97,11 +97,7 @@ type ValueCandidates = fn(&[u64]) -> Vec<(ValueCoding, Vec<u8>)>;
 
 /// Encodes with the value codings `value_candidates` gives and zstd at `level` tried on
 /// the columns, or none.
-fn encode_with(
-    samples: &[Sample],
-    level: Option<i32>,
-    value_candidates: ValueCandidates,
-) -> Vec<u8> {
+fn encode_with(samples: &[Sample], level: Option<i32>, value_candidates: ValueCandidates) -> Vec<u8> {
     debug_assert!(samples.len() <= MAX_SAMPLES, "block over MAX_SAMPLES");
     let sorted;
     let samples = if samples.windows(2).all(|w| w[0].0 <= w[1].0) {
