@@ -82,11 +82,22 @@ impl HeadSeries {
         if self.tail.is_empty() {
             return;
         }
+        // Most series hold one chunk between flushes when they are short-lived (churn):
+        // room for exactly one, not the four a first push reserves.
+        if self.chunks.capacity() == 0 {
+            self.chunks.reserve_exact(1);
+        }
         self.chunks.push(Chunk {
             block: block::encode_quick(&self.tail).into_boxed_slice(),
             count: self.tail.len(),
         });
-        self.tail.clear();
+        if self.tail.len() < TAIL_SAMPLES {
+            // Sealed early, for a flush: a series this slow (or short-lived) gives its
+            // room back rather than holding it next to the new chunk.
+            self.tail = Vec::new();
+        } else {
+            self.tail.clear();
+        }
     }
 
     /// The first `n` samples in arrival order (chunk by chunk; whole chunks, as marks
@@ -488,6 +499,17 @@ mod tests {
         // Five samples take 80 bytes; the rest is the map entry and the tail's slack.
         let per_series = h.memory_bytes() / 10_000;
         assert!(per_series < 256, "{per_series} bytes per series");
+        // Taking a flush's marks seals every tail: the chunks take less than the tails
+        // they replace, so a flush does not raise the head's memory under churn.
+        let before = h.memory_bytes();
+        let _ = h.marks();
+        let after = h.memory_bytes();
+        assert!(after <= before, "{before} -> {after} bytes");
+        assert!(
+            after / 10_000 < 200,
+            "{} bytes per series after the marks",
+            after / 10_000
+        );
         // A tail filled in uneven pieces never holds more than TAIL_SAMPLES of room.
         let mut s = HeadSeries::default();
         s.push(&regular(0, TAIL_SAMPLES - 4, 0.0));
