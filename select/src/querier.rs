@@ -104,6 +104,8 @@ impl Querier for ClusterQuerier {
                 self.partial.store(true, Ordering::Relaxed);
             }
             let mut series = merge_series(gathered.answers.into_iter().flatten());
+            // A block can overlap the range without a sample in it.
+            series.retain(|s| !s.timestamps.is_empty());
             if self.dedup_interval_ms > 0 {
                 let mut removed = 0;
                 for s in &mut series {

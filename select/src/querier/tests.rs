@@ -172,3 +172,23 @@ async fn a_corrupt_block_answer_is_an_error_not_a_panic() {
     );
     assert!(querier.select(&[], 0, 60_000).await.is_err());
 }
+
+#[tokio::test]
+async fn a_series_whose_blocks_have_no_sample_in_the_range_is_left_out() {
+    // The block spans 0..120 s, the range is [30 s, 60 s]: it overlaps without a sample.
+    let around = Series {
+        labels: Labels::from_pairs([("__name__", "up"), ("job", "gap")]).to_proto(),
+        blocks: vec![block::encode(&[(0, 1f64.to_bits()), (120_000, 2f64.to_bits())])],
+        ..Series::default()
+    };
+    let addrs = start_nodes(vec![vec![around, series(&[40_000], &[4.0])]]).await;
+    let querier = ClusterQuerier::new(
+        Arc::new(Fanout::new(&addrs).expect("fanout")),
+        Tenant::default(),
+        false,
+        0,
+    );
+    let fetched = querier.select(&[], 30_000, 60_000).await.expect("select");
+    assert_eq!(fetched.series.len(), 1);
+    assert_eq!(fetched.series[0].labels, labels());
+}
