@@ -36,6 +36,12 @@ struct Chunk {
 }
 
 impl Chunk {
+    /// Whether the chunk's time range meets `[start_ms, end_ms]` (not when its header
+    /// does not decode).
+    fn overlaps(&self, start_ms: i64, end_ms: i64) -> bool {
+        block::time_range(&self.block).is_ok_and(|(first, last)| last >= start_ms && first <= end_ms)
+    }
+
     /// The chunk's samples. A chunk that fails to decode (memory the process wrote
     /// itself, so not expected) yields none, and an error is logged.
     fn samples(&self) -> Vec<Sample> {
@@ -149,11 +155,8 @@ impl HeadSeries {
     fn samples_in(&self, start_ms: i64, end_ms: i64) -> Vec<Sample> {
         let mut out = Vec::new();
         let keep = |t: i64| t >= start_ms && t <= end_ms;
-        for c in &self.chunks {
-            match block::time_range(&c.block) {
-                Ok((first, last)) if last < start_ms || first > end_ms => continue,
-                _ => out.extend(c.samples().into_iter().filter(|s| keep(s.0))),
-            }
+        for c in self.chunks.iter().filter(|c| c.overlaps(start_ms, end_ms)) {
+            out.extend(c.samples().into_iter().filter(|s| keep(s.0)));
         }
         out.extend(self.tail.iter().filter(|s| keep(s.0)).copied());
         out
@@ -166,10 +169,7 @@ impl HeadSeries {
         let mut out: Vec<Vec<u8>> = self
             .chunks
             .iter()
-            .filter(|c| match block::time_range(&c.block) {
-                Ok((first, last)) => last >= start_ms && first <= end_ms,
-                Err(_) => false,
-            })
+            .filter(|c| c.overlaps(start_ms, end_ms))
             .map(|c| c.block.to_vec())
             .collect();
         let tail: Vec<Sample> = self

@@ -13,15 +13,16 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use parking_lot::RwLock;
-use rocksdb::{Direction, IteratorMode, ReadOptions, WriteBatch, WriteOptions};
+use rocksdb::{ReadOptions, WriteBatch, WriteOptions};
 
 use crate::block::{self, Sample};
 use crate::day::{day_of, format_day, parse_day};
 use crate::db::{Db, PARTITION_PREFIX, partition_options};
 use crate::error::StorageError;
 
-/// Read options of an iterator over the blocks of series `id`: it stops at the series'
-/// last key instead of reading on into the next SST block (up to 1 MiB to decompress).
+/// Read options of an iterator over the blocks of series up to `id`: it stops at the
+/// series' last key instead of reading on into the next SST block (up to 1 MiB to
+/// decompress).
 pub(crate) fn series_read_options(id: u64) -> ReadOptions {
     let mut o = ReadOptions::default();
     if let Some(next) = id.checked_add(1) {
@@ -152,43 +153,8 @@ impl Partitions {
 
     /// The stored blocks of series `id` that overlap `[start_ms, end_ms]` (whole, as
     /// stored), with their sequence numbers, day by day and by first timestamp.
-    pub(crate) fn read_raw(&self, id: u64, start_ms: i64, end_ms: i64) -> Result<Vec<(u64, Vec<u8>)>, StorageError> {
-        let (a, b) = (day_of(start_ms), day_of(end_ms));
-        let days: Vec<u32> = self.days.read().range(a..=b.max(a)).copied().collect();
-        let prefix = id.to_be_bytes();
-        let mut out = Vec::new();
-        for day in days {
-            let name = cf_name(day);
-            // Dropped by retention since the list was taken.
-            let Some(cf) = self.db.cf_handle(&name) else {
-                continue;
-            };
-            let it = self.db.iterator_cf_opt(
-                &cf,
-                series_read_options(id),
-                IteratorMode::From(&prefix, Direction::Forward),
-            );
-            for r in it {
-                let (k, v) = r?;
-                if !k.starts_with(&prefix) {
-                    break;
-                }
-                let (first, last) = block::time_range(&v)?;
-                if first > end_ms {
-                    break;
-                }
-                if last < start_ms {
-                    continue;
-                }
-                let seq = k
-                    .get(16..24)
-                    .and_then(|s| s.try_into().ok())
-                    .map(u64::from_be_bytes)
-                    .ok_or_else(|| StorageError::CorruptIndex(format!("block key in {name}")))?;
-                out.push((seq, v.into_vec()));
-            }
-        }
-        Ok(out)
+    pub(crate) fn read_raw(&self, id: u64, start_ms: i64, end_ms: i64) -> Result<Vec<StoredBlock>, StorageError> {
+        Ok(self.read_raw_many(&[id], start_ms, end_ms)?.pop().unwrap_or_default())
     }
 
     /// [`Partitions::read_raw`] for many series at once (`ids` ascending): one iterator
@@ -208,7 +174,9 @@ impl Partitions {
             let Some(cf) = self.db.cf_handle(&name) else {
                 continue;
             };
-            let mut it = self.db.raw_iterator_cf(&cf);
+            // Stops at the last series' last key.
+            let bound = ids.iter().max().copied().unwrap_or(0);
+            let mut it = self.db.raw_iterator_cf_opt(&cf, series_read_options(bound));
             for (i, id) in ids.iter().enumerate() {
                 let prefix = id.to_be_bytes();
                 it.seek(prefix);

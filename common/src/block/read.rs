@@ -1,7 +1,7 @@
 //! Reading a series from several blocks at once, as a search answer carries it: blocks
 //! in precedence order, samples cut to the searched range, one sample per timestamp.
 
-use super::{CodecError, decode_columns, summary, time_range};
+use super::{CodecError, decode_columns, summary};
 
 /// Most samples reserved ahead from block headers (256 MiB of columns).
 const MAX_RESERVED: usize = 1 << 24;
@@ -19,10 +19,13 @@ pub fn samples_in_range<B: AsRef<[u8]>>(
     // Room for every sample of the overlapping blocks, reserved once: growing by
     // doubling would hold up to twice the memory for the rest of the query.
     let mut room = 0usize;
+    let mut overlapping: Vec<&[u8]> = Vec::with_capacity(blocks.len());
     for b in blocks {
-        let (count, first, last) = summary(b.as_ref())?;
+        let b = b.as_ref();
+        let (count, first, last) = summary(b)?;
         if last >= start_ms && first <= end_ms {
             room += count;
+            overlapping.push(b);
         }
     }
     // Headers claim the counts: a reservation past MAX_RESERVED grows as it goes.
@@ -32,12 +35,7 @@ pub fn samples_in_range<B: AsRef<[u8]>>(
     // Whether the timestamps gathered so far are strictly increasing (the usual case:
     // blocks that do not overlap, in time order), so that no sort is needed.
     let mut increasing = true;
-    for b in blocks {
-        let b = b.as_ref();
-        let (first, last) = time_range(b)?;
-        if last < start_ms || first > end_ms {
-            continue;
-        }
+    for b in overlapping {
         let (bt, bv, _) = decode_columns(b)?;
         let lo = bt.partition_point(|&t| t < start_ms);
         let hi = bt.partition_point(|&t| t <= end_ms);

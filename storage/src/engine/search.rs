@@ -94,19 +94,10 @@ impl Engine {
         start_ms: i64,
         end_ms: i64,
     ) -> Result<Option<SeriesBlocks>, StorageError> {
-        let mut stored = self.partitions.read_raw(id, start_ms, end_ms)?;
-        let head = self.head.blocks_in(id, start_ms, end_ms);
-        if stored.is_empty() && head.is_empty() {
-            return Ok(None);
-        }
-        // Stable: blocks of one flush keep their key (time) order.
-        stored.sort_by_key(|(seq, _)| *seq);
-        let mut blocks: Vec<Vec<u8>> = stored.into_iter().map(|(_, b)| b).collect();
-        blocks.extend(head);
-        match self.index.series_labels(id)? {
-            Some((t, labels)) if t == tenant => Ok(Some((labels, blocks))),
-            _ => Ok(None),
-        }
+        Ok(self
+            .read_series_blocks_many(tenant, &[id], start_ms, end_ms)?
+            .pop()
+            .map(|(_, series)| series))
     }
 
     /// [`Engine::read_series_blocks`] for many series (`ids` ascending) at once, with
