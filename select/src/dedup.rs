@@ -64,7 +64,7 @@ fn interval_index(ts_ms: i64, d: i64) -> i64 {
 mod tests {
     use super::*;
 
-    const STALE_NAN: u64 = 0x7ff0_0000_0000_0002;
+    use cairn_common::STALE_NAN_BITS as STALE_NAN;
 
     fn run(ts: &[i64], vs: &[f64], d: i64) -> (Vec<i64>, Vec<f64>) {
         dedup_interval(ts.to_vec(), vs.to_vec(), d)

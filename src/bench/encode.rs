@@ -172,7 +172,7 @@ mod tests {
 
     #[test]
     fn requests_decode_with_prost_and_keep_order_labels_and_bits() {
-        let stale = f64::from_bits(0x7ff0_0000_0000_0002);
+        let stale = f64::from_bits(cairn_common::STALE_NAN_BITS);
         let long_value: &'static str = Box::leak("x".repeat(300).into_boxed_str());
         let samples = vec![
             (vec![("__name__", "up"), ("job", "a")], 1_795_262_409_060, 1.0),

@@ -17,7 +17,7 @@ use super::ClusterQuerier;
 use crate::fanout::Fanout;
 use crate::promql::{FetchedSeries, Querier};
 
-const STALE_NAN: u64 = 0x7ff0_0000_0000_0002;
+use cairn_common::STALE_NAN_BITS as STALE_NAN;
 
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
