@@ -47,14 +47,14 @@ pub struct EngineOptions {
     pub retention: Duration,
     /// Whether each WAL group commit is fsynced.
     pub wal_sync: WalSync,
-    /// Budget of the in-memory series key → ID map, bytes (estimated; see
+    /// Budget of the in-memory series key fingerprint → ID map, bytes (estimated; see
     /// [`series_cache`]). Series past it are looked up in the index.
     pub series_cache_bytes: u64,
 }
 
-/// Default of [`EngineOptions::series_cache_bytes`]: 128 MiB, about 500,000 series of
-/// ~170-byte keys.
-pub const DEFAULT_SERIES_CACHE_BYTES: u64 = 128 << 20;
+/// Default of [`EngineOptions::series_cache_bytes`]: 64 MiB, about 1.4 million series
+/// (48 bytes each, whatever the length of their keys).
+pub const DEFAULT_SERIES_CACHE_BYTES: u64 = 64 << 20;
 
 /// One storage node's engine.
 pub struct Engine {

@@ -40,7 +40,7 @@ impl Engine {
                         if self.index.series_id(&key)?.is_none() {
                             self.index.create_series(id, &key, tenant, &labels)?;
                         }
-                        self.remember(key, id, true);
+                        self.remember(&key, id, true);
                         labels_of.insert(id, Some((tenant, labels)));
                     }
                     Record::Samples(per_series) => {

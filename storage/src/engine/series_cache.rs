@@ -1,6 +1,16 @@
 //! The in-memory map of canonical series key → series ID in front of the index, bounded
 //! in bytes.
 //!
+//! Keys are not kept: each entry is found by the key's 128-bit SipHash-1-3 fingerprint
+//! under a key drawn at random when the cache is created. A look-up then hashes the key
+//! once and reads one compact table slot, where a byte-keyed map would also read the
+//! stored key (a cache miss per sample) and hold it (~200 bytes per series). SipHash is
+//! a keyed pseudo-random function (Aumasson and Bernstein, "SipHash: a fast short-input
+//! PRF", 2012): without the key, a client cannot craft two series with one fingerprint,
+//! and two series of a node share one by chance with probability about n² / 2¹²⁹ (below
+//! 10⁻²⁰ for a billion series). The index, which the cache only fronts, is keyed by the
+//! whole key.
+//!
 //! Each shard keeps two generations. New entries and hits go to the current one; when it
 //! grows past half the shard's budget it becomes the previous generation and the old
 //! previous one is dropped. A hit in the previous generation moves the entry back to the
@@ -8,56 +18,48 @@
 //! under the budget, and a series unseen for two rotations (churned away) is forgotten:
 //! its next write looks it up in the index (RocksDB) again.
 //!
-//! Sizes are estimates: key bytes plus [`ENTRY_OVERHEAD_BYTES`] per entry.
+//! Sizes are estimates: [`ENTRY_BYTES`] per entry.
 
+use std::collections::HashMap;
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use parking_lot::Mutex;
+use siphasher::sip128::{Hasher128, SipHasher13};
 
-use crate::index::hash::KeyMap;
+use crate::index::hash::FastBuildHasher;
 
 const SHARDS: usize = 16;
 
-/// Estimated bytes per entry besides the key: the key's `Vec` header (24), the entry (16),
-/// the durability flag's allocation (24) and the hash table's slot and control bytes at
-/// its usual load (~16).
-pub(crate) const ENTRY_OVERHEAD_BYTES: u64 = 80;
+/// Estimated bytes per entry: the fingerprint (16), the entry (16), the hash table's
+/// control byte and its slack at the usual load (~16).
+pub(crate) const ENTRY_BYTES: u64 = 48;
 
-/// A known series: its ID and whether a WAL record of it is durable.
+/// A series key's keyed 128-bit fingerprint.
+pub(crate) type Fingerprint = u128;
+
+/// A known series: its ID and, until a WAL record of it is known to be durable, the flag
+/// the commit thread sets when it is.
 struct SeriesEntry {
     id: u64,
-    durable: Arc<AtomicBool>,
+    pending: Option<Arc<AtomicBool>>,
+}
+
+impl SeriesEntry {
+    /// The ID and the durability flag while it is still unset; a set flag is dropped.
+    fn found(&mut self) -> Found {
+        if self.pending.as_ref().is_some_and(|f| f.load(Ordering::Acquire)) {
+            self.pending = None;
+        }
+        (self.id, self.pending.clone())
+    }
 }
 
 #[derive(Default)]
 struct Generation {
-    map: KeyMap<SeriesEntry>,
-    bytes: u64,
-}
-
-impl Generation {
-    /// Inserts; returns the bytes added (0 when the key was there).
-    fn insert(&mut self, key: Vec<u8>, entry: SeriesEntry) -> u64 {
-        let size = entry_bytes(&key);
-        if self.map.insert(key, entry).is_some() {
-            return 0;
-        }
-        self.bytes += size;
-        size
-    }
-
-    /// Removes `key`; returns the entry and the bytes freed.
-    fn remove(&mut self, key: &[u8]) -> Option<(Vec<u8>, SeriesEntry, u64)> {
-        let (k, e) = self.map.remove_entry(key)?;
-        let size = entry_bytes(&k);
-        self.bytes = self.bytes.saturating_sub(size);
-        Some((k, e, size))
-    }
-}
-
-fn entry_bytes(key: &[u8]) -> u64 {
-    key.len() as u64 + ENTRY_OVERHEAD_BYTES
+    map: HashMap<Fingerprint, SeriesEntry, FastBuildHasher>,
 }
 
 #[derive(Default)]
@@ -69,10 +71,10 @@ struct Shard {
 /// Series key → (series ID, durability flag), sharded, bounded by a byte budget.
 pub(crate) struct SeriesCache {
     shards: Vec<Mutex<Shard>>,
-    /// Bytes one shard's current generation may reach before it rotates.
-    generation_budget: u64,
-    /// Estimated bytes of every shard's two generations.
-    bytes: AtomicU64,
+    /// The fingerprint's SipHash key, random per cache.
+    sip_key: [u64; 2],
+    /// Entries one shard's current generation may hold before it rotates.
+    generation_entries: usize,
     entries: AtomicU64,
 }
 
@@ -83,74 +85,73 @@ pub(crate) type Found = (u64, Option<Arc<AtomicBool>>);
 impl SeriesCache {
     /// An empty cache holding at most about `max_bytes` (at least one entry per shard).
     pub(crate) fn new(max_bytes: u64) -> Self {
+        let random = RandomState::new();
         SeriesCache {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
-            generation_budget: (max_bytes / SHARDS as u64 / 2).max(1),
-            bytes: AtomicU64::new(0),
+            sip_key: [random.hash_one(1u64), random.hash_one(2u64)],
+            generation_entries: (max_bytes / SHARDS as u64 / 2 / ENTRY_BYTES).max(1) as usize,
             entries: AtomicU64::new(0),
         }
     }
 
-    fn shard(&self, key: &[u8]) -> &Mutex<Shard> {
-        let h = xxhash_rust::xxh3::xxh3_64(key);
-        &self.shards[(h % SHARDS as u64) as usize]
+    /// The fingerprint of `key` under this cache's SipHash key.
+    pub(crate) fn fingerprint(&self, key: &[u8]) -> Fingerprint {
+        let mut h = SipHasher13::new_with_keys(self.sip_key[0], self.sip_key[1]);
+        h.write(key);
+        h.finish128().as_u128()
+    }
+
+    fn shard(&self, fp: Fingerprint) -> &Mutex<Shard> {
+        // The high half picks the shard; the table's hash mixes both halves.
+        &self.shards[((fp >> 64) as u64 % SHARDS as u64) as usize]
     }
 
     /// The entry of `key`, if cached.
     pub(crate) fn get(&self, key: &[u8]) -> Option<Found> {
-        let found = |e: &SeriesEntry| {
-            let pending = (!e.durable.load(Ordering::Acquire)).then(|| e.durable.clone());
-            (e.id, pending)
-        };
-        let mut shard = self.shard(key).lock();
-        if let Some(e) = shard.current.map.get(key) {
-            return Some(found(e));
+        let fp = self.fingerprint(key);
+        let mut shard = self.shard(fp).lock();
+        if let Some(e) = shard.current.map.get_mut(&fp) {
+            return Some(e.found());
         }
-        let (key, entry, freed) = shard.previous.remove(key)?;
-        let out = found(&entry);
-        self.sub(freed, 1);
-        self.add(&mut shard, key, entry);
+        let mut entry = shard.previous.map.remove(&fp)?;
+        let out = entry.found();
+        self.entries.fetch_sub(1, Ordering::Relaxed);
+        self.add(&mut shard, fp, entry);
         Some(out)
     }
 
     /// Caches `key` → `id`; returns the durability flag (set when `durable`).
-    pub(crate) fn insert(&self, key: Vec<u8>, id: u64, durable: bool) -> Arc<AtomicBool> {
+    pub(crate) fn insert(&self, key: &[u8], id: u64, durable: bool) -> Arc<AtomicBool> {
+        let fp = self.fingerprint(key);
         let flag = Arc::new(AtomicBool::new(durable));
         let entry = SeriesEntry {
             id,
-            durable: flag.clone(),
+            pending: (!durable).then(|| flag.clone()),
         };
-        let mut shard = self.shard(&key).lock();
-        if let Some((_, _, freed)) = shard.previous.remove(&key) {
-            self.sub(freed, 1);
+        let mut shard = self.shard(fp).lock();
+        if shard.previous.map.remove(&fp).is_some() {
+            self.entries.fetch_sub(1, Ordering::Relaxed);
         }
-        self.add(&mut shard, key, entry);
+        self.add(&mut shard, fp, entry);
         flag
     }
 
     /// Adds to the current generation of `shard`, rotating it first when it is full.
-    fn add(&self, shard: &mut Shard, key: Vec<u8>, entry: SeriesEntry) {
-        if shard.current.bytes >= self.generation_budget {
+    fn add(&self, shard: &mut Shard, fp: Fingerprint, entry: SeriesEntry) {
+        if shard.current.map.len() >= self.generation_entries {
             let full = std::mem::take(&mut shard.current);
             let dropped = std::mem::replace(&mut shard.previous, full);
-            self.sub(dropped.bytes, dropped.map.len() as u64);
+            self.entries.fetch_sub(dropped.map.len() as u64, Ordering::Relaxed);
             metrics::counter!("cairn_storage_series_cache_rotations_total").increment(1);
         }
-        let added = shard.current.insert(key, entry);
-        if added > 0 {
-            self.bytes.fetch_add(added, Ordering::Relaxed);
+        if shard.current.map.insert(fp, entry).is_none() {
             self.entries.fetch_add(1, Ordering::Relaxed);
         }
     }
 
-    fn sub(&self, bytes: u64, entries: u64) {
-        self.bytes.fetch_sub(bytes, Ordering::Relaxed);
-        self.entries.fetch_sub(entries, Ordering::Relaxed);
-    }
-
-    /// Estimated bytes held (keys and entries of both generations).
+    /// Estimated bytes held (entries of both generations).
     pub(crate) fn bytes(&self) -> u64 {
-        self.bytes.load(Ordering::Relaxed)
+        self.len() * ENTRY_BYTES
     }
 
     /// Entries held.
@@ -164,38 +165,73 @@ mod tests {
     use super::*;
 
     fn key(i: u32) -> Vec<u8> {
-        // 20-byte keys: 100 bytes per entry with the overhead.
         let mut k = vec![0u8; 16];
         k.extend_from_slice(&i.to_be_bytes());
         k
     }
 
+    /// A budget of `n` entries per shard generation.
+    fn budget(n: u64) -> u64 {
+        SHARDS as u64 * 2 * n * ENTRY_BYTES
+    }
+
     #[test]
     fn finds_what_it_holds_with_its_durability() {
         let c = SeriesCache::new(1 << 20);
-        let flag = c.insert(key(1), 7, false);
-        c.insert(key(2), 8, true);
+        let flag = c.insert(&key(1), 7, false);
+        c.insert(&key(2), 8, true);
         let (id, pending) = c.get(&key(1)).expect("cached");
         assert_eq!(id, 7);
         assert!(pending.is_some(), "not durable yet");
+        drop(pending);
         flag.store(true, Ordering::Release);
         assert!(c.get(&key(1)).expect("cached").1.is_none());
+        // The set flag was dropped from the entry: only the caller's copy is left.
+        assert_eq!(Arc::strong_count(&flag), 1);
         assert_eq!(c.get(&key(2)).map(|f| f.0), Some(8));
         assert!(c.get(&key(3)).is_none());
-        assert_eq!((c.len(), c.bytes()), (2, 200));
+        assert_eq!((c.len(), c.bytes()), (2, 2 * ENTRY_BYTES));
+    }
+
+    #[test]
+    fn keys_differing_in_one_byte_or_length_are_different_series() {
+        let c = SeriesCache::new(1 << 30);
+        let mut keys: Vec<Vec<u8>> = Vec::new();
+        for i in 0..50_000u32 {
+            keys.push(key(i));
+        }
+        // Prefixes and extensions of one key.
+        let long: Vec<u8> = (0..=255u8).collect();
+        for n in 0..=long.len() {
+            keys.push(long[..n].to_vec());
+        }
+        for (id, k) in keys.iter().enumerate() {
+            c.insert(k, id as u64, true);
+        }
+        assert_eq!(c.len(), keys.len() as u64);
+        for (id, k) in keys.iter().enumerate() {
+            assert_eq!(c.get(k).map(|f| f.0), Some(id as u64), "key {k:?}");
+        }
+    }
+
+    #[test]
+    fn fingerprints_are_keyed_per_cache() {
+        // Two caches (two nodes, or one node across a restart) fingerprint one series
+        // key differently: collisions cannot be precomputed.
+        let (a, b) = (SeriesCache::new(1 << 20), SeriesCache::new(1 << 20));
+        assert_ne!(a.fingerprint(b"__name__\0up"), b.fingerprint(b"__name__\0up"));
+        assert_eq!(a.fingerprint(b"__name__\0up"), a.fingerprint(b"__name__\0up"));
     }
 
     #[test]
     fn memory_stays_within_the_budget_under_churn() {
-        // 16 shards × 2 generations × 1,000 bytes: at most 32,000 bytes (+ one entry per
-        // generation that crosses the line).
-        let budget = 32_000;
-        let c = SeriesCache::new(budget);
+        // 16 shards × 2 generations × 10 entries.
+        let c = SeriesCache::new(budget(10));
         for i in 0..100_000 {
-            c.insert(key(i), u64::from(i), true);
-            assert!(c.bytes() <= budget + 32 * 100, "{} bytes after {i} inserts", c.bytes());
+            c.insert(&key(i), u64::from(i), true);
+            assert!(c.bytes() <= budget(10), "{} bytes after {i} inserts", c.bytes());
         }
-        assert_eq!(c.bytes(), c.len() * 100);
+        assert!(c.len() > 16 * 10, "only {} entries", c.len());
         // The most recent series are still there; the first ones were forgotten.
         assert_eq!(c.get(&key(99_999)).map(|f| f.0), Some(99_999));
         assert!(c.get(&key(0)).is_none());
@@ -203,13 +239,13 @@ mod tests {
 
     #[test]
     fn a_series_seen_every_rotation_stays_cached() {
-        // Generations of 1,000 bytes hold 10 entries of 100 bytes: a key looked up again
-        // within any 10 inserts (however they fall on the shards) is never two rotations
-        // old, whereas a key never looked up is gone once 11+ inserts reach its shard.
-        let c = SeriesCache::new(32_000);
-        c.insert(key(u32::MAX), 1, true);
+        // Generations hold 10 entries: a key looked up again within any 10 inserts
+        // (however they fall on the shards) is never two rotations old, whereas a key
+        // never looked up is gone once 11+ inserts reach its shard.
+        let c = SeriesCache::new(budget(10));
+        c.insert(&key(u32::MAX), 1, true);
         for i in 0..100_000 {
-            c.insert(key(i), u64::from(i), true);
+            c.insert(&key(i), u64::from(i), true);
             if i % 10 == 0 {
                 assert_eq!(c.get(&key(u32::MAX)).map(|f| f.0), Some(1), "lost after {i} inserts");
             }

@@ -261,18 +261,18 @@ impl Engine {
             return Ok(found);
         }
         if let Some(id) = self.index.series_id(key)? {
-            self.remember(key.to_vec(), id, true);
+            self.remember(key, id, true);
             return Ok((id, None));
         }
         let labels = labels_of_key(key)?;
         let id = self.next_id.fetch_add(1, Ordering::SeqCst);
         self.index.create_series(id, key, tenant, &labels)?;
         metrics::counter!("cairn_storage_series_created_total").increment(1);
-        let flag = self.remember(key.to_vec(), id, false);
+        let flag = self.remember(key, id, false);
         Ok((id, Some(flag)))
     }
 
-    pub(super) fn remember(&self, key: Vec<u8>, id: u64, durable: bool) -> Arc<AtomicBool> {
+    pub(super) fn remember(&self, key: &[u8], id: u64, durable: bool) -> Arc<AtomicBool> {
         self.series.insert(key, id, durable)
     }
 

@@ -1,14 +1,13 @@
-//! The hash function of the in-memory maps on the write path: series key → series ID,
-//! series ID → head samples, and the `(series ID, day)` set of indexed days.
+//! The hash function of the in-memory maps on the write path: series-key fingerprint →
+//! series ID, series ID → head samples, and the `(series ID, day)` set of indexed days.
 //!
-//! The standard library's SipHash resists hash flooding but costs about a nanosecond per
-//! key byte, and these maps are looked up once per sample. Byte strings are hashed with
-//! one seeded xxh3 call; integers with a 64 × 64 → 128-bit multiply whose halves are
-//! folded together, so every input bit reaches the low bits that pick a bucket (series
-//! IDs sharing a residue modulo a shard count must still spread within the shard). Each
-//! map draws a random seed when created, so the bucket of a series key is not the same
-//! on every node or run (xxh3 is not a keyed PRF: this hinders, but does not rule out,
-//! keys crafted to collide).
+//! The standard library's SipHash resists hash flooding but costs more than these maps,
+//! looked up once per sample, can spend. Their keys are integers (fingerprints are
+//! already keyed SipHash outputs, see `engine::series_cache`): they are hashed with a
+//! 64 × 64 → 128-bit multiply whose halves are folded together, so every input bit
+//! reaches the low bits that pick a bucket (series IDs sharing a residue modulo a shard
+//! count must still spread within the shard). Each map draws a random seed when created.
+//! A byte string, should one be hashed, goes through one seeded xxh3 call.
 
 use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, HashSet};
@@ -44,6 +43,11 @@ impl Hasher for FastHasher {
         self.mix(u64::from(x));
     }
 
+    // Series-key fingerprints: already uniform, both halves folded in.
+    fn write_u128(&mut self, x: u128) {
+        self.mix(x as u64 ^ (x >> 64) as u64);
+    }
+
     fn finish(&self) -> u64 {
         self.0
     }
@@ -75,9 +79,6 @@ impl BuildHasher for FastBuildHasher {
     }
 }
 
-/// A map keyed by canonical series keys (byte strings).
-pub(crate) type KeyMap<V> = HashMap<Vec<u8>, V, FastBuildHasher>;
-
 /// A map keyed by series IDs.
 pub(crate) type IdMap<V> = HashMap<u64, V, FastBuildHasher>;
 
@@ -98,19 +99,5 @@ mod tests {
             seen.insert(b.hash_one(id as u64) & 0xff);
         }
         assert!(seen.len() > 128, "only {} distinct buckets", seen.len());
-    }
-
-    #[test]
-    fn maps_find_byte_string_keys_by_slice() {
-        let mut m: KeyMap<u64> = KeyMap::default();
-        m.insert(b"abc".to_vec(), 1);
-        m.insert(b"abd".to_vec(), 2);
-        assert_eq!(m.get(&b"abc"[..]), Some(&1));
-        assert_eq!(m.get(&b"abd"[..]), Some(&2));
-        assert_eq!(m.get(&b"ab"[..]), None);
-        let mut d: DaySet = DaySet::default();
-        assert!(d.insert((1, 2)));
-        assert!(!d.insert((1, 2)));
-        assert!(d.insert((2, 1)));
     }
 }
