@@ -57,7 +57,31 @@ fn arb_request() -> impl Strategy<Value = WriteRequest> {
         .prop_map(|(timeseries, metadata)| WriteRequest { timeseries, metadata })
 }
 
+/// Requests whose labels are long (two-byte lengths) or non-ASCII, where the one-pass
+/// UTF-8 check of a series' labels gives way to one check per string.
+fn arb_wide_request() -> impl Strategy<Value = WriteRequest> {
+    let label = ("\\PC{1,40}", "\\PC{0,300}").prop_map(|(name, value)| Label { name, value });
+    let series = proptest::collection::vec(label, 0..5).prop_map(|labels| TimeSeries {
+        labels,
+        samples: vec![Sample {
+            value: 1.0,
+            timestamp: 5,
+        }],
+    });
+    proptest::collection::vec(series, 0..4).prop_map(|timeseries| WriteRequest {
+        timeseries,
+        metadata: vec![],
+    })
+}
+
 proptest! {
+    /// Long and non-ASCII label names and values come out as sent.
+    #[test]
+    fn reads_long_and_non_ascii_labels(req in arb_wide_request()) {
+        let body = req.encode_to_vec();
+        prop_assert_eq!(read_all(&body).expect("valid body"), content_of(&req));
+    }
+
     /// Whatever prost encodes, the reader returns the same labels and bit-identical samples.
     #[test]
     fn reads_what_prost_encodes(req in arb_request()) {
@@ -141,4 +165,57 @@ fn malformed_bodies_are_errors_naming_the_problem() {
             .to_string()
             .contains("over 64 bits")
     );
+}
+
+/// One `Label` message: name and value as raw bytes.
+fn raw_label(name: &[u8], value: &[u8]) -> Vec<u8> {
+    let mut l = vec![0x0a, name.len() as u8];
+    l.extend_from_slice(name);
+    l.push(0x12);
+    l.push(value.len() as u8);
+    l.extend_from_slice(value);
+    let mut out = vec![0x0a, l.len() as u8];
+    out.extend(l);
+    out
+}
+
+/// A `WriteRequest` of one `TimeSeries` made of `fields`.
+fn raw_request(fields: &[Vec<u8>]) -> Vec<u8> {
+    let ts: Vec<u8> = fields.concat();
+    let mut out = vec![0x0a, ts.len() as u8];
+    out.extend(ts);
+    out
+}
+
+#[test]
+fn invalid_utf8_in_any_label_string_is_an_error() {
+    // A valid non-ASCII name first, then a value cut inside a character (0xe2 0x82 of
+    // "€"), then one with a stray continuation byte: each body is refused, whichever
+    // string of the series is bad.
+    let good = raw_label("é".as_bytes(), "€".as_bytes());
+    for bad in [
+        raw_label(b"job", &[0xe2, 0x82]),
+        raw_label(b"job", &[b'a', 0x80, b'b']),
+        raw_label(&[0xc3], b"x"),
+    ] {
+        for fields in [vec![good.clone(), bad.clone()], vec![bad.clone(), good.clone()]] {
+            let err = read_all(&raw_request(&fields)).expect_err("not UTF-8");
+            assert!(err.to_string().contains("is not UTF-8"), "{err}");
+        }
+    }
+    let read = read_all(&raw_request(&[good])).expect("valid");
+    assert_eq!(read[0].0, [("é".to_string(), "€".to_string())]);
+}
+
+#[test]
+fn labels_after_the_samples_are_read() {
+    // Sample{value: 1.0, timestamp: 7}, then Label{__name__="up"}: not prost's order, but
+    // valid protobuf.
+    let mut sample = vec![0x12, 11, 0x09];
+    sample.extend_from_slice(&1.0f64.to_le_bytes());
+    sample.extend_from_slice(&[0x10, 7]);
+    let body = raw_request(&[sample, raw_label(b"__name__", b"up")]);
+    let read = read_all(&body).expect("valid");
+    assert_eq!(read[0].0, [("__name__".to_string(), "up".to_string())]);
+    assert_eq!(read[0].1, [(7, 1.0f64.to_bits())]);
 }
