@@ -290,6 +290,14 @@ pub fn decode_with_layout(block: &[u8]) -> Result<(Vec<Sample>, Layout), CodecEr
 /// Decodes a block made by [`encode`] into its timestamp column (ms, ascending) and its
 /// value column (IEEE 754 bits), with its layout. Errors: as [`decode_with_layout`].
 pub fn decode_columns(block: &[u8]) -> Result<(Vec<i64>, Vec<u64>, Layout), CodecError> {
+    let (mut ts, mut vs) = (Vec::new(), Vec::new());
+    let layout = decode_columns_into(block, &mut ts, &mut vs)?;
+    Ok((ts, vs, layout))
+}
+
+/// [`decode_columns`] into `ts` and `vs`, which are cleared first: a reader of many
+/// blocks reuses their capacity. Errors: as [`decode_with_layout`].
+pub fn decode_columns_into(block: &[u8], ts: &mut Vec<i64>, vs: &mut Vec<u64>) -> Result<Layout, CodecError> {
     let mut r = ByteReader::new(block, "header");
     let h = read_header(&mut r)?;
     let header_bytes = block.len() - r.remaining();
@@ -310,8 +318,8 @@ pub fn decode_columns(block: &[u8]) -> Result<(Vec<i64>, Vec<u64>, Layout), Code
     let ts_bytes = block.len() - r.remaining() - header_bytes;
     let value_bytes = r.remaining();
     let v_col = read_column(&mut r, None, value_zstd, "values")?;
-    let ts = timestamps::decode(ts_coding, &ts_col, h.first, h.span, h.count)?;
-    let vs = values::decode(value_coding, &v_col, h.count)?;
+    timestamps::decode_into(ts_coding, &ts_col, h.first, h.span, h.count, ts)?;
+    values::decode_into(value_coding, &v_col, h.count, vs)?;
     if ts.last().is_some_and(|&l| l != h.first.wrapping_add(h.span as i64)) {
         return Err(CodecError::Corrupt("header", "time range differs from the samples"));
     }
@@ -328,7 +336,7 @@ pub fn decode_columns(block: &[u8]) -> Result<(Vec<i64>, Vec<u64>, Layout), Code
         value_bytes,
         value_zstd,
     };
-    Ok((ts, vs, layout))
+    Ok(layout)
 }
 
 /// Decodes a block made by [`encode`]. Errors: as [`decode_with_layout`].

@@ -191,9 +191,30 @@ pub(crate) fn sparse_len(values: &[i64]) -> usize {
     len + varint_len(pairs)
 }
 
+/// A column word that a signed value read from the bytes becomes: itself, or its
+/// two's-complement bits.
+pub(crate) trait FromSigned: Copy {
+    const ZERO: Self;
+    fn from_signed(v: i64) -> Self;
+}
+
+impl FromSigned for i64 {
+    const ZERO: Self = 0;
+    fn from_signed(v: i64) -> Self {
+        v
+    }
+}
+
+impl FromSigned for u64 {
+    const ZERO: Self = 0;
+    fn from_signed(v: i64) -> Self {
+        v as u64
+    }
+}
+
 /// Reads what [`put_sparse`] wrote for `n` values, appending them to `out`. Errors: more
 /// runs than fit in `n`, or truncation.
-pub(crate) fn read_sparse(r: &mut ByteReader<'_>, n: usize, out: &mut Vec<i64>) -> Result<(), CodecError> {
+pub(crate) fn read_sparse<T: FromSigned>(r: &mut ByteReader<'_>, n: usize, out: &mut Vec<T>) -> Result<(), CodecError> {
     let end = out.len() + n;
     let pairs = r.uvarint()?;
     if pairs > n as u64 || pairs.saturating_mul(2) > r.remaining() as u64 {
@@ -204,10 +225,10 @@ pub(crate) fn read_sparse(r: &mut ByteReader<'_>, n: usize, out: &mut Vec<i64>) 
         if zeros >= (end - out.len()) as u64 {
             return Err(CodecError::Corrupt(r.what, "run past the end"));
         }
-        out.resize(out.len() + zeros as usize, 0);
-        out.push(unzigzag(r.uvarint()?));
+        out.resize(out.len() + zeros as usize, T::ZERO);
+        out.push(T::from_signed(unzigzag(r.uvarint()?)));
     }
-    out.resize(end, 0);
+    out.resize(end, T::ZERO);
     Ok(())
 }
 
@@ -245,10 +266,10 @@ mod tests {
         // Two runs: (2 zeros, 5 → zigzag 10), (1 zero, −3 → zigzag 5).
         assert_eq!(out, vec![2, 2, 10, 1, 5]);
         assert_eq!(sparse_len(&v), 5);
-        let mut back = Vec::new();
+        let mut back: Vec<i64> = Vec::new();
         read_sparse(&mut ByteReader::new(&out, "values"), v.len(), &mut back).expect("reads");
         assert_eq!(back, v);
-        let mut back = Vec::new();
+        let mut back: Vec<i64> = Vec::new();
         assert!(read_sparse(&mut ByteReader::new(&out, "values"), 4, &mut back).is_err());
     }
 

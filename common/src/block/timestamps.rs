@@ -88,6 +88,7 @@ pub(crate) fn candidates(ts: &[i64]) -> Vec<(TsCoding, Vec<u8>)> {
 /// Decodes `count` timestamps starting at `first` with wrapping span `span`, from the
 /// column `bytes`. Errors: the bytes end early, hold more than `count − 1` steps, or a
 /// constant-interval column is not empty or its span is not a multiple of the count.
+#[cfg(test)]
 pub(crate) fn decode(
     coding: TsCoding,
     bytes: &[u8],
@@ -95,10 +96,25 @@ pub(crate) fn decode(
     span: u64,
     count: usize,
 ) -> Result<Vec<i64>, CodecError> {
+    let mut out = Vec::new();
+    decode_into(coding, bytes, first, span, count, &mut out)?;
+    Ok(out)
+}
+
+/// [`decode`] into `out`, which is cleared first (its capacity is reused).
+pub(crate) fn decode_into(
+    coding: TsCoding,
+    bytes: &[u8],
+    first: i64,
+    span: u64,
+    count: usize,
+    out: &mut Vec<i64>,
+) -> Result<(), CodecError> {
+    out.clear();
     if count == 0 {
-        return Ok(Vec::new());
+        return Ok(());
     }
-    let mut out = Vec::with_capacity(count);
+    out.reserve(count);
     out.push(first);
     match coding {
         TsCoding::ConstantInterval => {
@@ -136,19 +152,18 @@ pub(crate) fn decode(
         TsCoding::Grid => {
             let mut r = ByteReader::new(bytes, "timestamps");
             let step = unzigzag(r.uvarint()?);
-            let mut offsets = Vec::with_capacity(count - 1);
-            bits::read_sparse(&mut r, count - 1, &mut offsets)?;
+            // The offsets from the grid go after the first timestamp, then become
+            // timestamps in place.
+            bits::read_sparse(&mut r, count - 1, out)?;
             if r.remaining() != 0 {
                 return Err(CodecError::Corrupt("timestamps", "trailing bytes"));
             }
-            out.extend(
-                (1i64..)
-                    .zip(offsets)
-                    .map(|(i, o)| first.wrapping_add(i.wrapping_mul(step)).wrapping_add(o)),
-            );
+            for (i, t) in (1i64..).zip(&mut out[1..]) {
+                *t = first.wrapping_add(i.wrapping_mul(step)).wrapping_add(*t);
+            }
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 #[cfg(test)]

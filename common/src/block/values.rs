@@ -83,12 +83,19 @@ pub(crate) fn quick_candidates(values: &[u64]) -> Vec<(ValueCoding, Vec<u8>)> {
     }
 }
 
-/// Decodes `count` values coded as `coding`. Errors: the column is truncated or corrupt.
-pub(crate) fn decode(coding: ValueCoding, bytes: &[u8], count: usize) -> Result<Vec<u64>, CodecError> {
+/// Decodes `count` values coded as `coding` into `out` (IEEE 754 bits), which is cleared
+/// first (its capacity is reused). Errors: the column is truncated or corrupt.
+pub(crate) fn decode_into(
+    coding: ValueCoding,
+    bytes: &[u8],
+    count: usize,
+    out: &mut Vec<u64>,
+) -> Result<(), CodecError> {
+    out.clear();
     match coding {
         ValueCoding::Constant => {
             if count == 0 && bytes.is_empty() {
-                return Ok(Vec::new());
+                return Ok(());
             }
             let b: [u8; 8] = bytes
                 .try_into()
@@ -96,11 +103,12 @@ pub(crate) fn decode(coding: ValueCoding, bytes: &[u8], count: usize) -> Result<
             if count == 0 {
                 return Err(CodecError::Corrupt("values", "constant column without samples"));
             }
-            Ok(vec![u64::from_le_bytes(b); count])
+            out.resize(count, u64::from_le_bytes(b));
+            Ok(())
         }
-        ValueCoding::Xor => xor::decode(bytes, count),
-        ValueCoding::DecimalVarint => decimal::decode(bytes, count, Packing::Varint),
-        ValueCoding::DecimalBits => decimal::decode(bytes, count, Packing::Bits),
-        ValueCoding::DecimalRuns => decimal::decode(bytes, count, Packing::Runs),
+        ValueCoding::Xor => xor::decode_into(bytes, count, out),
+        ValueCoding::DecimalVarint => decimal::decode_into(bytes, count, Packing::Varint, out),
+        ValueCoding::DecimalBits => decimal::decode_into(bytes, count, Packing::Bits, out),
+        ValueCoding::DecimalRuns => decimal::decode_into(bytes, count, Packing::Runs, out),
     }
 }

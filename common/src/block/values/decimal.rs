@@ -160,8 +160,9 @@ fn residuals(m: &[i64], order: u8) -> Vec<i64> {
     r
 }
 
-/// Inverse of [`residuals`].
-fn integrate(r: &mut [i64], order: u8) {
+/// Inverse of [`residuals`], on their two's-complement bits (wrapping addition is the
+/// same on both).
+fn integrate(r: &mut [u64], order: u8) {
     for k in (1..=usize::from(order)).rev() {
         for i in k..r.len() {
             r[i] = r[i].wrapping_add(r[i - 1]);
@@ -227,7 +228,16 @@ fn width(body: &[i64]) -> u8 {
 }
 
 /// Decodes `count` values (IEEE 754 bits). Errors: truncated or inconsistent column.
+#[cfg(test)]
 pub(crate) fn decode(bytes: &[u8], count: usize, packing: Packing) -> Result<Vec<u64>, CodecError> {
+    let mut out = Vec::new();
+    decode_into(bytes, count, packing, &mut out)?;
+    Ok(out)
+}
+
+/// [`decode`] appending to `out` (empty): the mantissas' residuals are read into it,
+/// integrated and turned into values in place.
+pub(crate) fn decode_into(bytes: &[u8], count: usize, packing: Packing, out: &mut Vec<u64>) -> Result<(), CodecError> {
     const S: &str = "values";
     let mut r = ByteReader::new(bytes, S);
     let decimals = r.take(1)?[0];
@@ -252,9 +262,11 @@ pub(crate) fn decode(bytes: &[u8], count: usize, packing: Packing) -> Result<Vec
         exceptions.push((pos as usize, u64::from_le_bytes(b)));
         next = pos + 1;
     }
-    let mut res = Vec::with_capacity(count);
+    // Residuals are held as the bits of their i64 values until they become values.
+    let res = out;
+    res.reserve(count);
     for _ in 0..order {
-        res.push(unzigzag(r.uvarint()?));
+        res.push(unzigzag(r.uvarint()?) as u64);
     }
     let body = count - usize::from(order);
     match packing {
@@ -263,7 +275,7 @@ pub(crate) fn decode(bytes: &[u8], count: usize, packing: Packing) -> Result<Vec
                 return Err(CodecError::Corrupt(S, "count exceeds the encoded bytes"));
             }
             for _ in 0..body {
-                res.push(unzigzag(r.uvarint()?));
+                res.push(unzigzag(r.uvarint()?) as u64);
             }
             if r.remaining() != 0 {
                 return Err(CodecError::Corrupt(S, "trailing bytes"));
@@ -282,22 +294,24 @@ pub(crate) fn decode(bytes: &[u8], count: usize, packing: Packing) -> Result<Vec
             }
             let mut br = BitReader::new(rest);
             for _ in 0..body {
-                res.push(base.wrapping_add(br.read_bits(w)? as i64));
+                res.push(base.wrapping_add(br.read_bits(w)? as i64) as u64);
             }
         }
         Packing::Runs => {
-            bits::read_sparse(&mut r, body, &mut res)?;
+            bits::read_sparse(&mut r, body, res)?;
             if r.remaining() != 0 {
                 return Err(CodecError::Corrupt(S, "trailing bytes"));
             }
         }
     }
-    integrate(&mut res, order);
-    let mut out: Vec<u64> = res.into_iter().map(|m| value_of(m, decimals).to_bits()).collect();
-    for (pos, bits) in exceptions {
-        out[pos] = bits;
+    integrate(res, order);
+    for m in res.iter_mut() {
+        *m = value_of(*m as i64, decimals).to_bits();
     }
-    Ok(out)
+    for (pos, bits) in exceptions {
+        res[pos] = bits;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

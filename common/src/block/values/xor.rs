@@ -52,13 +52,21 @@ pub(crate) fn encode(values: &[u64]) -> Vec<u8> {
 }
 
 /// Decodes `count` bit patterns. Errors: the bits end early or a window is invalid.
+#[cfg(test)]
 pub(crate) fn decode(bytes: &[u8], count: usize) -> Result<Vec<u64>, CodecError> {
+    let mut out = Vec::new();
+    decode_into(bytes, count, &mut out)?;
+    Ok(out)
+}
+
+/// [`decode`] appending to `out`.
+pub(crate) fn decode_into(bytes: &[u8], count: usize, out: &mut Vec<u64>) -> Result<(), CodecError> {
     // The first value takes 64 bits and each further one at least 1.
     if count > 0 && count - 1 + 64 > bytes.len() * 8 {
         return Err(CodecError::Corrupt("values", "count exceeds the encoded bits"));
     }
     let mut r = BitReader::new(bytes);
-    let mut out = Vec::with_capacity(count);
+    out.reserve(count);
     let mut prev = 0u64;
     let mut window: Option<(u8, u8)> = None;
     for i in 0..count {
@@ -92,7 +100,7 @@ pub(crate) fn decode(bytes: &[u8], count: usize) -> Result<Vec<u64>, CodecError>
     if r.remaining_bits() >= 8 {
         return Err(CodecError::Corrupt("values", "trailing bytes"));
     }
-    Ok(out)
+    Ok(())
 }
 
 #[cfg(test)]
