@@ -62,7 +62,7 @@ impl NodeBatch {
         WriteRequest {
             tenant: Some(tenant.to_proto()),
             series: Vec::new(),
-            series_keys: self.series_keys,
+            series_keys: self.series_keys.into(),
             sample_counts: self.sample_counts,
             timestamps_ms: self.timestamps_ms,
             values: self.values,

@@ -90,7 +90,7 @@ fn requests(corpus: &[CorpusSeries]) -> Vec<Vec<Series>> {
                 labels: labels.clone(),
                 timestamps_ms: vec![t],
                 values: vec![v],
-                samples_le: Vec::new(),
+                samples_le: Default::default(),
                 blocks: Vec::new(),
             });
         }

@@ -187,7 +187,7 @@ pub(crate) mod testing {
             labels: Labels::from_pairs([("__name__", name), ("job", job)]).to_proto(),
             timestamps_ms: samples.iter().map(|s| s.0).collect(),
             values: samples.iter().map(|s| s.1).collect(),
-            samples_le: Vec::new(),
+            samples_le: Default::default(),
             blocks: Vec::new(),
         }
     }

@@ -105,7 +105,7 @@ fn search_blocking(
             samples_le::append(&mut samples, piece);
             msg.series.push(Series {
                 labels: proto_labels.clone(),
-                samples_le: samples,
+                samples_le: samples.into(),
                 ..Series::default()
             });
             if in_msg >= MAX_SAMPLES_PER_MESSAGE || in_bytes >= MAX_BYTES_PER_MESSAGE {
@@ -150,7 +150,7 @@ fn search_blocks(
                 + labels.iter().map(|l| l.name.len() + l.value.len() + 8).sum::<usize>();
             msg.series.push(Series {
                 labels: labels.to_proto(),
-                blocks,
+                blocks: blocks.into_iter().map(Into::into).collect(),
                 ..Series::default()
             });
             if in_bytes >= MAX_BYTES_PER_MESSAGE {

@@ -64,7 +64,7 @@ fn series(ts: &[i64], vs: &[f64]) -> Series {
         labels: labels().to_proto(),
         timestamps_ms: ts.to_vec(),
         values: vs.to_vec(),
-        samples_le: Vec::new(),
+        samples_le: Default::default(),
         blocks: Vec::new(),
     }
 }
@@ -140,7 +140,7 @@ async fn block_answers_are_cut_to_the_range_and_the_later_block_wins() {
     let newer = block::encode_unpacked(&[sample(20_000, 22.0)]);
     let in_blocks = Series {
         labels: labels().to_proto(),
-        blocks: vec![older, newer],
+        blocks: vec![older.into(), newer.into()],
         ..Series::default()
     };
     let addrs = start_nodes(vec![vec![in_blocks], vec![series(&[30_000], &[3.0])]]).await;
@@ -160,7 +160,7 @@ async fn block_answers_are_cut_to_the_range_and_the_later_block_wins() {
 async fn a_corrupt_block_answer_is_an_error_not_a_panic() {
     let bad = Series {
         labels: labels().to_proto(),
-        blocks: vec![vec![1, 0, 200]],
+        blocks: vec![vec![1, 0, 200].into()],
         ..Series::default()
     };
     let addrs = start_nodes(vec![vec![bad]]).await;
@@ -178,7 +178,7 @@ async fn a_series_whose_blocks_have_no_sample_in_the_range_is_left_out() {
     // The block spans 0..120 s, the range is [30 s, 60 s]: it overlaps without a sample.
     let around = Series {
         labels: Labels::from_pairs([("__name__", "up"), ("job", "gap")]).to_proto(),
-        blocks: vec![block::encode(&[(0, 1f64.to_bits()), (120_000, 2f64.to_bits())])],
+        blocks: vec![block::encode(&[(0, 1f64.to_bits()), (120_000, 2f64.to_bits())]).into()],
         ..Series::default()
     };
     let addrs = start_nodes(vec![vec![around, series(&[40_000], &[4.0])]]).await;

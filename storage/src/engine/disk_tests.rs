@@ -131,7 +131,7 @@ fn disk_bytes_per_sample_on_the_corpus() {
                 labels: corpus[i as usize].0.to_proto(),
                 timestamps_ms: Vec::new(),
                 values: Vec::new(),
-                samples_le: Vec::new(),
+                samples_le: Default::default(),
                 blocks: Vec::new(),
             });
             s.timestamps_ms.push(t);

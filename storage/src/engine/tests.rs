@@ -187,7 +187,7 @@ fn malformed_series_are_reported_and_valid_ones_stored() {
         labels: cairn_common::Labels::from_pairs([("job", "x")]).to_proto(),
         timestamps_ms: vec![base],
         values: vec![1.0],
-        samples_le: Vec::new(),
+        samples_le: Default::default(),
         blocks: Vec::new(),
     };
     let out = block_on(e.write(T, vec![mismatched, series("m", "good", &[(base, 1.0)]), no_name])).expect("write");

@@ -22,7 +22,7 @@ fn proto_series(pairs: &[(&str, &str)], t: i64, v: f64) -> Series {
             .collect(),
         timestamps_ms: vec![t],
         values: vec![v],
-        samples_le: Vec::new(),
+        samples_le: Default::default(),
         blocks: Vec::new(),
     }
 }
@@ -97,13 +97,15 @@ fn request(listed: Vec<Series>, packed: &[PackedSeries<'_>]) -> WriteRequest {
         series: listed,
         ..WriteRequest::default()
     };
+    let mut keys = Vec::new();
     for (pairs, samples) in packed {
         let key = Labels::from_pairs(pairs.iter().copied()).canonical_key(T);
-        cairn_common::packed_keys::append(&mut req.series_keys, &key[8..]);
+        cairn_common::packed_keys::append(&mut keys, &key[8..]);
         req.sample_counts.push(samples.len() as u32);
         req.timestamps_ms.extend(samples.iter().map(|s| s.0));
         req.values.extend(samples.iter().map(|s| s.1));
     }
+    req.series_keys = keys.into();
     req
 }
 
@@ -166,12 +168,14 @@ fn malformed_packed_series_are_rejected_and_the_rest_stored() {
     for part in [&b"job"[..], b"x"] {
         cairn_common::packed_keys::append(&mut bad_key, part);
     }
-    cairn_common::packed_keys::append(&mut req.series_keys, &bad_key);
+    let mut keys = req.series_keys.to_vec();
+    cairn_common::packed_keys::append(&mut keys, &bad_key);
     let mut unsorted = Vec::new();
     for part in [&b"job"[..], b"x", b"__name__", b"up"] {
         cairn_common::packed_keys::append(&mut unsorted, part);
     }
-    cairn_common::packed_keys::append(&mut req.series_keys, &unsorted);
+    cairn_common::packed_keys::append(&mut keys, &unsorted);
+    req.series_keys = keys.into();
     req.sample_counts.extend([1, 1]);
     req.timestamps_ms.extend([base, base]);
     req.values.extend([2.0, 3.0]);
@@ -210,7 +214,7 @@ fn malformed_packed_series_are_rejected_and_the_rest_stored() {
         out.errors
     );
     let mut req = request(Vec::new(), &[(good, &[(base + 3, 1.0)])]);
-    req.series_keys.pop();
+    req.series_keys.truncate(req.series_keys.len() - 1);
     let out = write_request(&e, &req);
     assert_eq!(out.rows, 0);
     assert_eq!(out.errors, vec!["series 0: series_keys is truncated".to_string()]);
