@@ -223,8 +223,7 @@ fn read_header(r: &mut ByteReader<'_>) -> Result<Header, CodecError> {
 /// The first and last timestamps (ms) of an encoded block, read from its header only
 /// (`(0, 0)` for an empty block). Errors: truncated or corrupt header.
 pub fn time_range(block: &[u8]) -> Result<(i64, i64), CodecError> {
-    let h = read_header(&mut ByteReader::new(block, "header"))?;
-    Ok((h.first, h.first.wrapping_add(h.span as i64)))
+    summary(block).map(|(_, first, last)| (first, last))
 }
 
 /// The sample count and the first and last timestamps (ms) of an encoded block, read
@@ -326,7 +325,7 @@ pub fn decode_columns_into(block: &[u8], ts: &mut Vec<i64>, vs: &mut Vec<u64>) -
     if ts.windows(2).any(|w| w[0] > w[1]) {
         return Err(CodecError::Corrupt("timestamps", "not sorted"));
     }
-    let layout = Layout {
+    Ok(Layout {
         samples: h.count,
         header_bytes,
         ts_coding,
@@ -335,8 +334,7 @@ pub fn decode_columns_into(block: &[u8], ts: &mut Vec<i64>, vs: &mut Vec<u64>) -
         value_coding,
         value_bytes,
         value_zstd,
-    };
-    Ok(layout)
+    })
 }
 
 /// Decodes a block made by [`encode`]. Errors: as [`decode_with_layout`].

@@ -171,6 +171,17 @@ impl Labels {
             .collect()
     }
 
+    /// [`Labels::to_proto`], moving the strings instead of copying them.
+    pub fn into_proto(self) -> Vec<cairn_proto::storage::Label> {
+        self.0
+            .into_iter()
+            .map(|l| cairn_proto::storage::Label {
+                name: l.name,
+                value: l.value,
+            })
+            .collect()
+    }
+
     /// Labels received on the storage gRPC API (sorted again; empty values dropped).
     pub fn from_proto(labels: Vec<cairn_proto::storage::Label>) -> Self {
         Labels::from_pairs(labels.into_iter().map(|l| (l.name, l.value)))
@@ -243,6 +254,15 @@ impl<'a> IntoIterator for &'a Labels {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn proto_labels_moved_equal_proto_labels_copied() {
+        let l = Labels::from_pairs([("job", "node"), ("__name__", "up"), ("instance", "é:9100")]);
+        let copied = l.to_proto();
+        assert_eq!(copied.len(), 3);
+        assert_eq!(l.clone().into_proto(), copied);
+        assert_eq!(Labels::from_proto(l.clone().into_proto()), l);
+    }
 
     #[test]
     fn from_pairs_sorts_dedups_and_drops_empty_values() {

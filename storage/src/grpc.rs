@@ -61,6 +61,11 @@ fn limit(l: u64) -> usize {
     usize::try_from(l).unwrap_or(usize::MAX)
 }
 
+/// Estimated bytes of `labels` in a message: names, values and a few bytes of framing each.
+fn label_bytes(labels: &cairn_common::Labels) -> usize {
+    labels.iter().map(|l| l.name.len() + l.value.len() + 8).sum()
+}
+
 /// Runs blocking index or partition work off the async threads.
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, StorageError> + Send + 'static,
@@ -94,13 +99,13 @@ fn search_blocking(
             return Err(StorageError::TooManySeries { limit: req.max_series });
         }
         sample_count += samples.len() as u64;
-        let proto_labels = labels.to_proto();
-        let label_bytes: usize = labels.iter().map(|l| l.name.len() + l.value.len() + 8).sum();
+        let labels_size = label_bytes(&labels);
+        let proto_labels = labels.into_proto();
         // A series longer than one message goes out in consecutive pieces with the same
         // labels, in time order.
         for piece in samples.chunks(MAX_SAMPLES_PER_MESSAGE) {
             in_msg += piece.len();
-            in_bytes += samples_le::SAMPLE_BYTES * piece.len() + label_bytes;
+            in_bytes += samples_le::SAMPLE_BYTES * piece.len() + labels_size;
             let mut samples = Vec::new();
             samples_le::append(&mut samples, piece);
             msg.series.push(Series {
@@ -146,10 +151,9 @@ fn search_blocks(
                 return Err(StorageError::TooManySeries { limit: req.max_series });
             }
             block_count += blocks.len() as u64;
-            in_bytes += blocks.iter().map(Vec::len).sum::<usize>()
-                + labels.iter().map(|l| l.name.len() + l.value.len() + 8).sum::<usize>();
+            in_bytes += blocks.iter().map(Vec::len).sum::<usize>() + label_bytes(&labels);
             msg.series.push(Series {
-                labels: labels.to_proto(),
+                labels: labels.into_proto(),
                 blocks: blocks.into_iter().map(Into::into).collect(),
                 ..Series::default()
             });

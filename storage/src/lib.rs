@@ -72,17 +72,15 @@
 //! # Memory
 //!
 //! Bounded by flags and constants, reported in `/metrics` ([`Engine::report_usage`]):
-//! the head (`--head-max-samples`; an open tail of up to 32 samples per series at 16 bytes a
-//! sample,
-//! older samples in sealed chunks of the block format at ~1–2 bytes a sample;
-//! `cairn_storage_head_samples`, `cairn_storage_head_memory_bytes`); the
-//! series key → ID map in front of the index (`--series-cache-max-bytes`, two generations
-//! per shard: series unseen for two rotations are dropped and found in the index again;
+//! the head (`--head-max-samples`; an open tail of up to 32 samples per series at 16
+//! bytes a sample, older samples in sealed chunks of the block format at ~1–2 bytes a
+//! sample; `cairn_storage_head_samples`, `cairn_storage_head_memory_bytes`); the series
+//! key → ID map in front of the index (`--series-cache-max-bytes`, two generations per
+//! shard: series unseen for two rotations are dropped and found in the index again;
 //! `cairn_storage_index_memory_bytes{part="series_cache"}`); the set of indexed
 //! `(series, day)` pairs (cleared past 4 million pairs); RocksDB's memtables (8 MiB per
 //! partition, 2 MiB per index column family, 32 MiB per node) and one 16 MiB block cache
-//! per process holding data,
-//! index and filter blocks (`cairn_storage_block_cache_bytes`).
+//! per process holding data, index and filter blocks (`cairn_storage_block_cache_bytes`).
 //!
 //! Not yet done: removing series of expired days from the all-time index.
 

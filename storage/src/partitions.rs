@@ -168,14 +168,14 @@ impl Partitions {
         let mut out: Vec<Vec<StoredBlock>> = vec![Vec::new(); ids.len()];
         let (a, b) = (day_of(start_ms), day_of(end_ms));
         let days: Vec<u32> = self.days.read().range(a..=b.max(a)).copied().collect();
+        // Iterators stop at the last series' last key.
+        let bound = ids.iter().max().copied().unwrap_or(0);
         for day in days {
             let name = cf_name(day);
             // Dropped by retention since the list was taken.
             let Some(cf) = self.db.cf_handle(&name) else {
                 continue;
             };
-            // Stops at the last series' last key.
-            let bound = ids.iter().max().copied().unwrap_or(0);
             let mut it = self.db.raw_iterator_cf_opt(&cf, series_read_options(bound));
             for (i, id) in ids.iter().enumerate() {
                 let prefix = id.to_be_bytes();
