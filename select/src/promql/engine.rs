@@ -2,7 +2,7 @@
 //! query range, evaluates the expression at the query time or at every step, and shapes
 //! the result as Prometheus' `query` and `query_range` do.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -221,6 +221,7 @@ impl Engine {
             samples_in_step: 0,
             warnings: Vec::new(),
             infos: Vec::new(),
+            not_counters_reported: HashSet::new(),
             subquery_cache: HashMap::new(),
             group_keys: HashMap::new(),
             rollups: HashMap::new(),

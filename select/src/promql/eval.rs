@@ -1,7 +1,7 @@
 //! The evaluator: one expression at one evaluation time (ms) over the series fetched for
 //! the query. A range query evaluates the expression at every step, as Prometheus does.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -36,6 +36,9 @@ pub(crate) struct Evaluator<'a> {
     pub samples_in_step: usize,
     pub warnings: Vec<String>,
     pub infos: Vec<String>,
+    /// Metric names already named by a "might not be a counter" info: a range query
+    /// meets them at every step, and the message is built once.
+    pub not_counters_reported: HashSet<String>,
     /// Values of subquery inner expressions by node (its address in the query's syntax
     /// tree) and inner evaluation time (ms). Consecutive outer steps share most of the
     /// inner step grid, so each inner step is evaluated once per query, not once per outer
@@ -80,6 +83,18 @@ impl<'a> Evaluator<'a> {
             Some(AtModifier::At(st)) => time_ms(st),
         };
         base - offset_ms(offset)
+    }
+
+    /// Adds the info that a counter function (`rate`, `increase`, `irate`) read `metric`,
+    /// whose name has no counter suffix; once per metric name.
+    pub fn info_not_counter(&mut self, metric: &str) {
+        if self.not_counters_reported.contains(metric) {
+            return;
+        }
+        self.not_counters_reported.insert(metric.to_string());
+        self.info(format!(
+            "PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {metric:?}"
+        ));
     }
 
     pub fn warn(&mut self, msg: String) {

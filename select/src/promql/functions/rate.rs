@@ -179,9 +179,7 @@ pub(super) fn eval(
             && s.not_counter.unwrap_or_else(|| not_counter_name(&s.labels))
             && let Some(metric) = s.labels.metric_name()
         {
-            ev.info(format!(
-                "PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {metric:?}"
-            ));
+            ev.info_not_counter(metric);
         }
         if let Some(v) = v {
             out.push(Sample {
