@@ -233,12 +233,14 @@ impl Storage for StorageService {
         let labels =
             blocking(move || engine.series_labels(tenant, &sels, req.start_ms, req.end_ms, limit(req.limit))).await?;
         let (tx, rx) = mpsc::channel(labels.len().div_ceil(MAX_SERIES_PER_MESSAGE).max(1));
-        for chunk in labels.chunks(MAX_SERIES_PER_MESSAGE) {
+        let mut labels = labels.into_iter().peekable();
+        while labels.peek().is_some() {
             let msg = SeriesResponse {
-                series: chunk
-                    .iter()
+                series: labels
+                    .by_ref()
+                    .take(MAX_SERIES_PER_MESSAGE)
                     .map(|l| Series {
-                        labels: l.to_proto(),
+                        labels: l.into_proto(),
                         ..Default::default()
                     })
                     .collect(),

@@ -149,15 +149,20 @@ impl Engine {
             .select_any(tenant, selectors, start_ms, end_ms)?
             .into_iter()
             .collect();
-        let mut out = BTreeSet::new();
+        let mut out = Vec::with_capacity(ids.len());
         for batch in ids.chunks(READ_BATCH) {
             for (t, labels) in self.index.series_labels_many(batch)?.into_iter().flatten() {
                 if t == tenant {
-                    out.insert(labels);
+                    out.push(labels);
                 }
             }
         }
-        Ok(cap(out.into_iter(), limit))
+        out.sort_unstable();
+        out.dedup();
+        if limit > 0 {
+            out.truncate(limit);
+        }
+        Ok(out)
     }
 
     /// Label names of the matching series (every series of the tenant without
