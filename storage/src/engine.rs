@@ -25,7 +25,7 @@ use crate::config::WalSync;
 use crate::error::StorageError;
 use crate::head::Head;
 use crate::index::Index;
-use crate::index::hash::DaySet;
+use crate::index::hash::IndexedDays;
 use crate::partitions::Partitions;
 use crate::partitions::merge::Unmerged;
 use crate::wal::SegmentWriter;
@@ -68,8 +68,8 @@ pub struct Engine {
     series: SeriesCache,
     create_lock: Mutex<()>,
     next_id: AtomicU64,
-    /// `(series ID, day)` pairs whose per-day postings are written.
-    days_indexed: Mutex<DaySet>,
+    /// `(series ID, day)` pairs whose per-day postings are written or being written.
+    days_indexed: Mutex<IndexedDays>,
     flush_lock: Mutex<()>,
     flush_seq: AtomicU64,
     /// Unmerged blocks per (day, series ID), see [`merge`].
@@ -116,7 +116,7 @@ impl Engine {
             series: SeriesCache::new(opts.series_cache_bytes),
             create_lock: Mutex::new(()),
             next_id: AtomicU64::new(0),
-            days_indexed: Mutex::new(DaySet::default()),
+            days_indexed: Mutex::new(IndexedDays::default()),
             flush_lock: Mutex::new(()),
             flush_seq: AtomicU64::new(flush_seq),
             unmerged: Mutex::new(BTreeMap::new()),

@@ -18,6 +18,10 @@
 //! under the budget, and a series unseen for two rotations (churned away) is forgotten:
 //! its next write looks it up in the index (RocksDB) again.
 //!
+//! An entry also remembers the last day whose per-day postings the series is known to
+//! have (see [`SeriesCache::note_indexed_day`]), so a sample of that day needs no other
+//! look-up on the write path.
+//!
 //! Sizes are estimates: [`ENTRY_BYTES`] per entry.
 
 use std::collections::HashMap;
@@ -33,27 +37,36 @@ use crate::index::hash::FastBuildHasher;
 
 const SHARDS: usize = 16;
 
-/// Estimated bytes per entry: the fingerprint (16), the entry (16), the hash table's
+/// Estimated bytes per entry: the fingerprint (16), the entry (24), the hash table's
 /// control byte and its slack at the usual load (~16).
-pub(crate) const ENTRY_BYTES: u64 = 48;
+pub(crate) const ENTRY_BYTES: u64 = 56;
+
+/// `SeriesEntry::day` of an entry with no day noted.
+const NO_DAY: u32 = u32::MAX;
 
 /// A series key's keyed 128-bit fingerprint.
 pub(crate) type Fingerprint = u128;
 
-/// A known series: its ID and, until a WAL record of it is known to be durable, the flag
-/// the commit thread sets when it is.
+/// A known series: its ID, until a WAL record of it is known to be durable the flag the
+/// commit thread sets when it is, and the last day noted as indexed ([`NO_DAY`] if none).
 struct SeriesEntry {
     id: u64,
     pending: Option<Arc<AtomicBool>>,
+    day: u32,
 }
 
 impl SeriesEntry {
-    /// The ID and the durability flag while it is still unset; a set flag is dropped.
+    /// The ID, the durability flag while it is still unset (a set flag is dropped) and
+    /// the noted day.
     fn found(&mut self) -> Found {
         if self.pending.as_ref().is_some_and(|f| f.load(Ordering::Acquire)) {
             self.pending = None;
         }
-        (self.id, self.pending.clone())
+        Found {
+            id: self.id,
+            pending: self.pending.clone(),
+            indexed_day: (self.day != NO_DAY).then_some(self.day),
+        }
     }
 }
 
@@ -78,9 +91,17 @@ pub(crate) struct SeriesCache {
     entries: AtomicU64,
 }
 
-/// What a look-up found: the series ID and, when no WAL record of the series is known
-/// to be durable yet, its durability flag.
-pub(crate) type Found = (u64, Option<Arc<AtomicBool>>);
+/// What a look-up found.
+#[derive(Debug)]
+pub(crate) struct Found {
+    /// The series ID.
+    pub(crate) id: u64,
+    /// When no WAL record of the series is known to be durable yet, its durability flag.
+    pub(crate) pending: Option<Arc<AtomicBool>>,
+    /// The latest day (days since the Unix epoch, UTC) whose per-day postings of the
+    /// series were written, as noted by [`SeriesCache::note_indexed_day`].
+    pub(crate) indexed_day: Option<u32>,
+}
 
 impl SeriesCache {
     /// An empty cache holding at most about `max_bytes` (at least one entry per shard).
@@ -101,22 +122,72 @@ impl SeriesCache {
         h.finish128().as_u128()
     }
 
-    fn shard(&self, fp: Fingerprint) -> &Mutex<Shard> {
+    fn shard_index(fp: Fingerprint) -> usize {
         // The high half picks the shard; the table's hash mixes both halves.
-        &self.shards[((fp >> 64) as u64 % SHARDS as u64) as usize]
+        ((fp >> 64) as u64 % SHARDS as u64) as usize
+    }
+
+    fn shard(&self, fp: Fingerprint) -> &Mutex<Shard> {
+        &self.shards[Self::shard_index(fp)]
     }
 
     /// The entry of `key`, if cached.
     pub(crate) fn get(&self, key: &[u8]) -> Option<Found> {
-        let fp = self.fingerprint(key);
-        let mut shard = self.shard(fp).lock();
+        self.get_by(self.fingerprint(key))
+    }
+
+    /// The entry of the key whose [`SeriesCache::fingerprint`] is `fp`, if cached.
+    pub(crate) fn get_by(&self, fp: Fingerprint) -> Option<Found> {
+        self.get_locked(&mut self.shard(fp).lock(), fp)
+    }
+
+    /// [`SeriesCache::get_by`] for each of `fps`, in their order, taking each shard's lock
+    /// once. Look-ups under one lock are independent loads the processor overlaps,
+    /// whereas a lock per look-up is an atomic operation that orders them one after
+    /// the other: a request's series are mostly out of every processor cache, so this
+    /// is what a look-up costs.
+    pub(crate) fn get_many(&self, fps: &[Fingerprint]) -> Vec<Option<Found>> {
+        let shard_of = |fp: Fingerprint| Self::shard_index(fp);
+        let mut out: Vec<Option<Found>> = (0..fps.len()).map(|_| None).collect();
+        // Counting sort of the positions by shard.
+        let mut starts = [0usize; SHARDS + 1];
+        for &fp in fps {
+            starts[shard_of(fp) + 1] += 1;
+        }
+        for i in 1..=SHARDS {
+            starts[i] += starts[i - 1];
+        }
+        let ends: [usize; SHARDS] = std::array::from_fn(|i| starts[i + 1]);
+        let mut order = vec![0usize; fps.len()];
+        for (i, &fp) in fps.iter().enumerate() {
+            let slot = &mut starts[shard_of(fp)];
+            order[*slot] = i;
+            *slot += 1;
+        }
+        let mut from = 0;
+        for (shard, &end) in self.shards.iter().zip(&ends) {
+            if from == end {
+                continue;
+            }
+            let mut g = shard.lock();
+            for &i in &order[from..end] {
+                out[i] = self.get_locked(&mut g, fps[i]);
+            }
+            from = end;
+        }
+        out
+    }
+
+    /// The entry of `fp` in `shard` (its lock held); a hit in the previous generation
+    /// moves to the current one.
+    fn get_locked(&self, shard: &mut Shard, fp: Fingerprint) -> Option<Found> {
         if let Some(e) = shard.current.map.get_mut(&fp) {
             return Some(e.found());
         }
         let mut entry = shard.previous.map.remove(&fp)?;
         let out = entry.found();
         self.entries.fetch_sub(1, Ordering::Relaxed);
-        self.add(&mut shard, fp, entry);
+        self.add(shard, fp, entry);
         Some(out)
     }
 
@@ -127,6 +198,7 @@ impl SeriesCache {
         let entry = SeriesEntry {
             id,
             pending: (!durable).then(|| flag.clone()),
+            day: NO_DAY,
         };
         let mut shard = self.shard(fp).lock();
         if shard.previous.map.remove(&fp).is_some() {
@@ -134,6 +206,20 @@ impl SeriesCache {
         }
         self.add(&mut shard, fp, entry);
         flag
+    }
+
+    /// Notes that the per-day postings of the series whose key has fingerprint `fp` are
+    /// written for `day`, when its entry is cached and holds no later day. Only a writer
+    /// that saw those postings written (not merely queued by another writer, whose write
+    /// may still fail) may note a day.
+    pub(crate) fn note_indexed_day(&self, fp: Fingerprint, day: u32) {
+        let mut shard = self.shard(fp).lock();
+        let Shard { current, previous } = &mut *shard;
+        if let Some(e) = current.map.get_mut(&fp).or_else(|| previous.map.get_mut(&fp))
+            && (e.day == NO_DAY || e.day < day)
+        {
+            e.day = day;
+        }
     }
 
     /// Adds to the current generation of `shard`, rotating it first when it is full.
@@ -180,17 +266,74 @@ mod tests {
         let c = SeriesCache::new(1 << 20);
         let flag = c.insert(&key(1), 7, false);
         c.insert(&key(2), 8, true);
-        let (id, pending) = c.get(&key(1)).expect("cached");
+        let Found { id, pending, .. } = c.get(&key(1)).expect("cached");
         assert_eq!(id, 7);
         assert!(pending.is_some(), "not durable yet");
         drop(pending);
         flag.store(true, Ordering::Release);
-        assert!(c.get(&key(1)).expect("cached").1.is_none());
+        assert!(c.get(&key(1)).expect("cached").pending.is_none());
         // The set flag was dropped from the entry: only the caller's copy is left.
         assert_eq!(Arc::strong_count(&flag), 1);
-        assert_eq!(c.get(&key(2)).map(|f| f.0), Some(8));
+        assert_eq!(c.get(&key(2)).map(|f| f.id), Some(8));
         assert!(c.get(&key(3)).is_none());
         assert_eq!((c.len(), c.bytes()), (2, 2 * ENTRY_BYTES));
+    }
+
+    #[test]
+    fn a_batched_look_up_answers_like_single_ones_in_order() {
+        let c = SeriesCache::new(budget(8));
+        for i in 0..200u32 {
+            c.insert(&key(i), u64::from(i) + 1000, i % 3 == 0);
+        }
+        // Cached and uncached keys, repeated, in no particular order; some entries are
+        // in the previous generation by now.
+        let asked: Vec<u32> = (0..400u32).map(|i| (i * 7919) % 260).collect();
+        let singles: Vec<Option<(u64, bool)>> = asked
+            .iter()
+            .map(|&i| c.get(&key(i)).map(|f| (f.id, f.pending.is_some())))
+            .collect();
+        let fps: Vec<Fingerprint> = asked.iter().map(|&i| c.fingerprint(&key(i))).collect();
+        let batched: Vec<Option<(u64, bool)>> = c
+            .get_many(&fps)
+            .into_iter()
+            .map(|f| f.map(|f| (f.id, f.pending.is_some())))
+            .collect();
+        assert_eq!(batched, singles);
+        assert!(batched.iter().any(Option::is_none) && batched.iter().any(Option::is_some));
+        for (&i, got) in asked.iter().zip(&batched) {
+            if let Some((id, pending)) = got {
+                assert_eq!((*id, *pending), (u64::from(i) + 1000, i % 3 != 0));
+            }
+        }
+        assert!(c.get_many(&[]).is_empty());
+    }
+
+    #[test]
+    fn a_noted_day_only_moves_forward_and_survives_a_rotation() {
+        let c = SeriesCache::new(budget(10));
+        c.insert(&key(1), 1, true);
+        assert_eq!(c.get(&key(1)).expect("cached").indexed_day, None);
+        let fp = c.fingerprint(&key(1));
+        c.note_indexed_day(fp, 20_000);
+        c.note_indexed_day(fp, 19_999);
+        assert_eq!(c.get(&key(1)).expect("cached").indexed_day, Some(20_000));
+        c.note_indexed_day(fp, 20_001);
+        assert_eq!(c.get_by(fp).expect("cached").indexed_day, Some(20_001));
+        // Noting a day of an uncached key caches nothing.
+        c.note_indexed_day(c.fingerprint(&key(2)), 20_000);
+        assert!(c.get(&key(2)).is_none());
+        // Moved to the previous generation by other inserts, the entry keeps its day, and
+        // a note reaches it there.
+        let shard_of = |k: &[u8]| (c.fingerprint(k) >> 64) as u64 % SHARDS as u64;
+        let mut same_shard = (2..).filter(|&i| shard_of(&key(i)) == shard_of(&key(1)));
+        for i in same_shard.by_ref().take(10) {
+            c.insert(&key(i), u64::from(i), true);
+        }
+        c.note_indexed_day(fp, 20_002);
+        assert_eq!(c.get(&key(1)).expect("still cached").indexed_day, Some(20_002));
+        // A re-inserted key (found again in the index) starts without a day.
+        c.insert(&key(1), 1, true);
+        assert_eq!(c.get(&key(1)).expect("cached").indexed_day, None);
     }
 
     #[test]
@@ -210,7 +353,7 @@ mod tests {
         }
         assert_eq!(c.len(), keys.len() as u64);
         for (id, k) in keys.iter().enumerate() {
-            assert_eq!(c.get(k).map(|f| f.0), Some(id as u64), "key {k:?}");
+            assert_eq!(c.get(k).map(|f| f.id), Some(id as u64), "key {k:?}");
         }
     }
 
@@ -233,7 +376,7 @@ mod tests {
         }
         assert!(c.len() > 16 * 10, "only {} entries", c.len());
         // The most recent series are still there; the first ones were forgotten.
-        assert_eq!(c.get(&key(99_999)).map(|f| f.0), Some(99_999));
+        assert_eq!(c.get(&key(99_999)).map(|f| f.id), Some(99_999));
         assert!(c.get(&key(0)).is_none());
     }
 
@@ -247,7 +390,7 @@ mod tests {
         for i in 0..100_000 {
             c.insert(&key(i), u64::from(i), true);
             if i % 10 == 0 {
-                assert_eq!(c.get(&key(u32::MAX)).map(|f| f.0), Some(1), "lost after {i} inserts");
+                assert_eq!(c.get(&key(u32::MAX)).map(|f| f.id), Some(1), "lost after {i} inserts");
             }
         }
     }

@@ -21,8 +21,10 @@ use cairn_proto::storage::{Series, WriteRequest};
 use crate::block::Sample;
 use crate::day::day_of;
 use crate::engine::commit::{Command, Commit, SampleRuns};
+use crate::engine::series_cache::{Fingerprint, Found};
 use crate::engine::{Engine, now_ms};
 use crate::error::StorageError;
+use crate::index::hash::IndexedDays;
 
 /// What a write did: samples stored, and a message per malformed series (the valid
 /// series of the same request are stored).
@@ -56,6 +58,16 @@ impl PendingWrite {
         }
         Ok(outcome)
     }
+}
+
+/// The series of one accepted item of a request, as the series cache (or the index) gave
+/// it.
+struct ItemSeries {
+    id: u64,
+    /// Its key's fingerprint in the series cache.
+    fp: Fingerprint,
+    /// The last day its cache entry notes as indexed.
+    indexed_day: Option<u32>,
 }
 
 /// One accepted series of a request: its canonical key's range in the request's key
@@ -252,24 +264,29 @@ fn labels_of_key(key: &[u8]) -> Result<Labels, StorageError> {
 }
 
 impl Engine {
-    /// The ID of the series `key`, which the series cache did not hold a moment ago: from
-    /// the index, or a new series. Returns the ID and, when no WAL record of the series is
+    /// The series `key`, which the series cache did not hold a moment ago: from the
+    /// index, or a new series. Returns its ID and, when no WAL record of the series is
     /// known to be durable yet, its durability flag.
-    fn resolve(&self, key: &[u8], tenant: Tenant) -> Result<(u64, Option<Arc<AtomicBool>>), StorageError> {
+    fn resolve(&self, key: &[u8], tenant: Tenant) -> Result<Found, StorageError> {
         let _create = self.create_lock.lock();
         if let Some(found) = self.series.get(key) {
             return Ok(found);
         }
+        let unnoted = |id, pending| Found {
+            id,
+            pending,
+            indexed_day: None,
+        };
         if let Some(id) = self.index.series_id(key)? {
             self.remember(key, id, true);
-            return Ok((id, None));
+            return Ok(unnoted(id, None));
         }
         let labels = labels_of_key(key)?;
         let id = self.next_id.fetch_add(1, Ordering::SeqCst);
         self.index.create_series(id, key, tenant, &labels)?;
         metrics::counter!("cairn_storage_series_created_total").increment(1);
         let flag = self.remember(key, id, false);
-        Ok((id, Some(flag)))
+        Ok(unnoted(id, Some(flag)))
     }
 
     pub(super) fn remember(&self, key: &[u8], id: u64, durable: bool) -> Arc<AtomicBool> {
@@ -283,55 +300,83 @@ impl Engine {
         {
             let mut seen = self.days_indexed.lock();
             for (id, tenant, labels, samples) in items {
-                for day in new_days(&mut seen, *id, samples) {
-                    new.push((*id, day, *tenant, *labels));
+                for day in days_of(samples) {
+                    if claim_day(&mut seen, *id, day) == Claim::Mine {
+                        new.push((*id, day, *tenant, *labels));
+                    }
                 }
             }
         }
         self.add_days(&new)
     }
 
-    /// [`Engine::index_days`] for the series of one request: `ids[i]` is the ID of
-    /// `st.items[i]`; the labels of the (rare) series with a new day are decoded from
-    /// their keys.
-    fn index_request_days(&self, tenant: Tenant, st: &Staged, ids: &[u64]) -> Result<(), StorageError> {
+    /// [`Engine::index_days`] for the series of one request: `found[i]` is what the
+    /// series cache (or the index) gave for `st.items[i]`. A series whose samples all
+    /// fall on the day its cache entry notes is skipped without another look-up; the
+    /// labels of the (rare) series with a new day are decoded from their keys. Days this
+    /// write indexes, or finds indexed by an earlier write, are noted in the cache.
+    fn index_request_days(&self, tenant: Tenant, st: &Staged, found: &[ItemSeries]) -> Result<(), StorageError> {
         let mut new: Vec<(u64, u32, usize)> = Vec::new();
+        let mut done: Vec<(usize, u32)> = Vec::new();
         {
-            let mut seen = self.days_indexed.lock();
-            for (i, (item, &id)) in st.items.iter().zip(ids).enumerate() {
-                for day in new_days(&mut seen, id, &st.samples[item.samples.clone()]) {
-                    new.push((id, day, i));
+            let mut seen = None;
+            for (i, (item, f)) in st.items.iter().zip(found).enumerate() {
+                let samples = &st.samples[item.samples.clone()];
+                if let Some(d) = f.indexed_day
+                    && samples.iter().all(|&(t, _)| day_of(t) == d)
+                {
+                    continue;
+                }
+                let seen = seen.get_or_insert_with(|| self.days_indexed.lock());
+                for day in days_of(samples) {
+                    match claim_day(seen, f.id, day) {
+                        Claim::Mine => new.push((f.id, day, i)),
+                        Claim::Done => done.push((i, day)),
+                        Claim::InFlight => {}
+                    }
                 }
             }
         }
+        if !new.is_empty() {
+            let labels = new
+                .iter()
+                .map(|&(_, _, i)| labels_of_key(&st.keys[st.items[i].key.clone()]))
+                .collect::<Result<Vec<Labels>, _>>();
+            let labels = match labels {
+                Ok(l) => l,
+                Err(e) => {
+                    self.forget_days(new.iter().map(|&(id, day, _)| (id, day)));
+                    return Err(e);
+                }
+            };
+            let entries: Vec<(u64, u32, Tenant, &Labels)> = new
+                .iter()
+                .zip(&labels)
+                .map(|(&(id, day, _), l)| (id, day, tenant, l))
+                .collect();
+            self.add_days(&entries)?;
+        }
+        for (i, day) in new.iter().map(|&(_, day, i)| (i, day)).chain(done) {
+            self.series.note_indexed_day(found[i].fp, day);
+        }
+        Ok(())
+    }
+
+    /// Writes per-day postings claimed with [`claim_day`] and marks them written; unmarks
+    /// them when the write fails, so a later sample retries.
+    fn add_days(&self, new: &[(u64, u32, Tenant, &Labels)]) -> Result<(), StorageError> {
         if new.is_empty() {
             return Ok(());
         }
-        let labels = new
-            .iter()
-            .map(|&(_, _, i)| labels_of_key(&st.keys[st.items[i].key.clone()]))
-            .collect::<Result<Vec<Labels>, _>>();
-        let labels = match labels {
-            Ok(l) => l,
-            Err(e) => {
-                self.forget_days(new.iter().map(|&(id, day, _)| (id, day)));
-                return Err(e);
-            }
-        };
-        let entries: Vec<(u64, u32, Tenant, &Labels)> = new
-            .iter()
-            .zip(&labels)
-            .map(|(&(id, day, _), l)| (id, day, tenant, l))
-            .collect();
-        self.add_days(&entries)
-    }
-
-    /// Writes per-day postings already marked as indexed; unmarks them when the write
-    /// fails, so a later sample retries.
-    fn add_days(&self, new: &[(u64, u32, Tenant, &Labels)]) -> Result<(), StorageError> {
         if let Err(e) = self.index.add_days(new) {
             self.forget_days(new.iter().map(|(id, day, _, _)| (*id, *day)));
             return Err(e);
+        }
+        let mut seen = self.days_indexed.lock();
+        for (id, day, _, _) in new {
+            if let Some(written) = seen.get_mut(&(*id, *day)) {
+                *written = true;
+            }
         }
         Ok(())
     }
@@ -370,14 +415,20 @@ impl Engine {
     pub fn start_write_request(&self, tenant: Tenant, req: &WriteRequest) -> Result<PendingWrite, StorageError> {
         let min_ts = now_ms().saturating_sub(self.retention_ms);
         let mut st = Staged::request(tenant, req, min_ts);
-        let mut ids: Vec<u64> = Vec::with_capacity(st.items.len());
+        let mut found: Vec<ItemSeries> = Vec::with_capacity(st.items.len());
         let mut commit_series = Vec::new();
         let mut durable = Vec::new();
         let mut rejected = Vec::new();
-        for (n, item) in st.items.iter().enumerate() {
+        let fps: Vec<Fingerprint> = st
+            .items
+            .iter()
+            .map(|item| self.series.fingerprint(&st.keys[item.key.clone()]))
+            .collect();
+        let cached = self.series.get_many(&fps);
+        for (n, ((item, fp), cached)) in st.items.iter().zip(fps).zip(cached).enumerate() {
             let key = &st.keys[item.key.clone()];
-            let found = match self.series.get(key) {
-                Some(found) => found,
+            let cached = match cached {
+                Some(cached) => cached,
                 None => {
                     if !item.checked
                         && let Err(e) = cairn_common::packed_keys::check_storable(&key[8..])
@@ -389,12 +440,15 @@ impl Engine {
                     self.resolve(key, tenant)?
                 }
             };
-            let (id, pending) = found;
-            if let Some(flag) = pending {
-                commit_series.push((id, key.to_vec()));
+            if let Some(flag) = cached.pending {
+                commit_series.push((cached.id, key.to_vec()));
                 durable.push(flag);
             }
-            ids.push(id);
+            found.push(ItemSeries {
+                id: cached.id,
+                fp,
+                indexed_day: cached.indexed_day,
+            });
         }
         if !rejected.is_empty() {
             st.remove(&rejected);
@@ -415,12 +469,12 @@ impl Engine {
                 wait: None,
             });
         }
-        self.index_request_days(tenant, &st, &ids)?;
+        self.index_request_days(tenant, &st, &found)?;
         let rows = st.samples.len() as u64;
-        let runs = ids
+        let runs = found
             .iter()
             .zip(&st.items)
-            .map(|(&id, item)| (id, item.samples.len()))
+            .map(|(f, item)| (f.id, item.samples.len()))
             .collect();
         let (done, wait) = tokio::sync::oneshot::channel();
         self.send(Command::Commit(Commit {
@@ -443,26 +497,36 @@ impl Engine {
     }
 }
 
-/// The days of `samples` (in any order) whose `(id, day)` pair is not yet in `seen`;
-/// adds them to `seen`.
-fn new_days<S: std::hash::BuildHasher>(
-    seen: &mut std::collections::HashSet<(u64, u32), S>,
-    id: u64,
-    samples: &[Sample],
-) -> Vec<u32> {
-    let mut out = Vec::new();
-    let mut last_day = None;
-    for (t, _) in samples {
-        let day = day_of(*t);
-        if last_day == Some(day) {
-            continue;
+/// The days of `samples` (in any order), each once per run of samples on one day.
+fn days_of(samples: &[Sample]) -> impl Iterator<Item = u32> + '_ {
+    let mut last = None;
+    samples.iter().filter_map(move |&(t, _)| {
+        let day = day_of(t);
+        (last.replace(day) != Some(day)).then_some(day)
+    })
+}
+
+/// Whose job the per-day postings of one `(series, day)` pair are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Claim {
+    /// Nobody wrote them yet: this write does (it is now marked in flight).
+    Mine,
+    /// An earlier write wrote them.
+    Done,
+    /// Another write is writing them, and may still fail.
+    InFlight,
+}
+
+/// Claims the postings of `(id, day)` in `seen` (see [`Claim`]).
+fn claim_day(seen: &mut IndexedDays, id: u64, day: u32) -> Claim {
+    match seen.entry((id, day)) {
+        std::collections::hash_map::Entry::Vacant(e) => {
+            e.insert(false);
+            Claim::Mine
         }
-        last_day = Some(day);
-        if seen.insert((id, day)) {
-            out.push(day);
-        }
+        std::collections::hash_map::Entry::Occupied(e) if *e.get() => Claim::Done,
+        std::collections::hash_map::Entry::Occupied(_) => Claim::InFlight,
     }
-    out
 }
 
 #[cfg(test)]

@@ -219,3 +219,58 @@ fn malformed_packed_series_are_rejected_and_the_rest_stored() {
     assert_eq!(out.rows, 0);
     assert_eq!(out.errors, vec!["series 0: series_keys is truncated".to_string()]);
 }
+
+#[test]
+fn a_series_is_found_on_every_day_it_was_written_the_cache_noting_the_latest() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let e = open(dir.path());
+    const DAY_MS: i64 = 86_400_000;
+    let day = 19_675u32;
+    let at = |d: u32, s: i64| i64::from(d) * DAY_MS + s * 1000;
+    let labels = [("__name__", "up"), ("job", "a")];
+    let key = Labels::from_pairs(labels).canonical_key(T);
+    let write = |samples: &[(i64, f64)]| {
+        let mut s = proto_series(&labels, 0, 0.0);
+        s.timestamps_ms = samples.iter().map(|x| x.0).collect();
+        s.values = samples.iter().map(|x| x.1).collect();
+        let out = block_on(e.write(T, vec![s])).expect("write");
+        assert_eq!((out.rows, out.errors.len()), (samples.len() as u64, 0));
+    };
+    write(&[(at(day, 10), 1.0)]);
+    assert_eq!(e.series.get(&key).expect("cached").indexed_day, Some(day));
+    // Same day: nothing to index; next day: indexed although the cache notes a day.
+    write(&[(at(day, 20), 2.0)]);
+    write(&[(at(day + 1, 10), 3.0)]);
+    assert_eq!(e.series.get(&key).expect("cached").indexed_day, Some(day + 1));
+    // A late sample of an earlier day, and one request spanning two later days.
+    write(&[(at(day - 1, 50), 4.0)]);
+    write(&[(at(day + 2, 86_399), 5.0), (at(day + 3, 1), 6.0)]);
+    assert_eq!(e.series.get(&key).expect("cached").indexed_day, Some(day + 3));
+    let up = [Matcher::new(MatchOp::Equal, "__name__", "up").expect("matcher")];
+    for d in day - 1..=day + 3 {
+        let ids = e.select_ids(T, &up, at(d, 0), at(d, 86_399)).expect("select");
+        assert_eq!(ids.len(), 1, "day {d}");
+    }
+    assert!(
+        e.select_ids(T, &up, at(day + 4, 0), at(day + 4, 86_399))
+            .expect("select")
+            .is_empty()
+    );
+}
+
+#[test]
+fn a_day_claimed_by_a_write_in_flight_is_not_taken_as_indexed() {
+    use crate::engine::write::{Claim, claim_day};
+    use crate::index::hash::IndexedDays;
+    let mut seen = IndexedDays::default();
+    assert_eq!(claim_day(&mut seen, 7, 100), Claim::Mine);
+    // Until the postings are written, another write neither writes them nor notes them.
+    assert_eq!(claim_day(&mut seen, 7, 100), Claim::InFlight);
+    assert_eq!(claim_day(&mut seen, 7, 101), Claim::Mine);
+    assert_eq!(claim_day(&mut seen, 8, 100), Claim::Mine);
+    seen.insert((7, 100), true);
+    assert_eq!(claim_day(&mut seen, 7, 100), Claim::Done);
+    // Forgotten after a failed write: the next write claims it again.
+    seen.remove(&(7, 101));
+    assert_eq!(claim_day(&mut seen, 7, 101), Claim::Mine);
+}
