@@ -50,7 +50,7 @@ pub struct StorageConfig {
     #[arg(long, env = "CAIRN_GRPC_MAX_RECV_BYTES", default_value_t = 64 << 20)]
     pub grpc_max_recv_bytes: usize,
     /// Memory budget of the series key → ID map in front of the index, bytes (about
-    /// 48 bytes per series, keyed by a fingerprint of the key; 64 MiB holds ~1.4 million
+    /// 56 bytes per series, keyed by a fingerprint of the key; 64 MiB holds ~1.2 million
     /// series). Series not written for a while are dropped from it and looked up in the
     /// index again.
     /// Reported in `cairn_storage_index_memory_bytes{part="series_cache"}`.

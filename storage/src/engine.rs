@@ -52,8 +52,8 @@ pub struct EngineOptions {
     pub series_cache_bytes: u64,
 }
 
-/// Default of [`EngineOptions::series_cache_bytes`]: 64 MiB, about 1.4 million series
-/// (48 bytes each, whatever the length of their keys).
+/// Default of [`EngineOptions::series_cache_bytes`]: 64 MiB, about 1.2 million series
+/// (56 bytes each, whatever the length of their keys).
 pub const DEFAULT_SERIES_CACHE_BYTES: u64 = 64 << 20;
 
 /// One storage node's engine.

@@ -82,9 +82,9 @@ impl Engine {
         let recent = day_of(crate::engine::now_ms()).saturating_sub(1);
         {
             let mut days = self.days_indexed.lock();
-            days.retain(|&(_, d), _| d >= recent);
-            if days.len() > super::usage::MAX_INDEXED_DAYS {
-                days.clear();
+            days.written.retain(|&(_, d)| d >= recent);
+            if days.written.len() > super::usage::MAX_INDEXED_DAYS {
+                days.written.clear();
             }
         }
         self.report_usage();
@@ -110,7 +110,7 @@ impl Engine {
         let first_kept = day_of(now_ms.saturating_sub(self.retention_ms));
         let dropped = self.partitions.drop_before(first_kept)?;
         self.index.drop_days_before(first_kept)?;
-        self.days_indexed.lock().retain(|&(_, d), _| d >= first_kept);
+        self.days_indexed.lock().written.retain(|&(_, d)| d >= first_kept);
         self.unmerged.lock().retain(|(d, _), _| *d >= first_kept);
         if !dropped.is_empty() {
             metrics::counter!("cairn_storage_partitions_dropped_total").increment(dropped.len() as u64);

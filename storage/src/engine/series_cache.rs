@@ -209,16 +209,18 @@ impl SeriesCache {
     }
 
     /// Notes that the per-day postings of the series whose key has fingerprint `fp` are
-    /// written for `day`, when its entry is cached and holds no later day. Only a writer
-    /// that saw those postings written (not merely queued by another writer, whose write
-    /// may still fail) may note a day.
-    pub(crate) fn note_indexed_day(&self, fp: Fingerprint, day: u32) {
+    /// written for `day`, when its entry is cached and holds no later day. Returns whether
+    /// the entry now notes `day`. Only a writer that saw those postings written (not
+    /// merely queued by another writer, whose write may still fail) may note a day.
+    pub(crate) fn note_indexed_day(&self, fp: Fingerprint, day: u32) -> bool {
         let mut shard = self.shard(fp).lock();
         let Shard { current, previous } = &mut *shard;
-        if let Some(e) = current.map.get_mut(&fp).or_else(|| previous.map.get_mut(&fp))
-            && (e.day == NO_DAY || e.day < day)
-        {
-            e.day = day;
+        match current.map.get_mut(&fp).or_else(|| previous.map.get_mut(&fp)) {
+            Some(e) if e.day == NO_DAY || e.day <= day => {
+                e.day = day;
+                true
+            }
+            _ => false,
         }
     }
 
@@ -314,13 +316,14 @@ mod tests {
         c.insert(&key(1), 1, true);
         assert_eq!(c.get(&key(1)).expect("cached").indexed_day, None);
         let fp = c.fingerprint(&key(1));
-        c.note_indexed_day(fp, 20_000);
-        c.note_indexed_day(fp, 19_999);
+        assert!(c.note_indexed_day(fp, 20_000));
+        assert!(!c.note_indexed_day(fp, 19_999), "an earlier day is not noted");
+        assert!(c.note_indexed_day(fp, 20_000));
         assert_eq!(c.get(&key(1)).expect("cached").indexed_day, Some(20_000));
-        c.note_indexed_day(fp, 20_001);
+        assert!(c.note_indexed_day(fp, 20_001));
         assert_eq!(c.get_by(fp).expect("cached").indexed_day, Some(20_001));
         // Noting a day of an uncached key caches nothing.
-        c.note_indexed_day(c.fingerprint(&key(2)), 20_000);
+        assert!(!c.note_indexed_day(c.fingerprint(&key(2)), 20_000));
         assert!(c.get(&key(2)).is_none());
         // Moved to the previous generation by other inserts, the entry keeps its day, and
         // a note reaches it there.
@@ -329,7 +332,7 @@ mod tests {
         for i in same_shard.by_ref().take(10) {
             c.insert(&key(i), u64::from(i), true);
         }
-        c.note_indexed_day(fp, 20_002);
+        assert!(c.note_indexed_day(fp, 20_002));
         assert_eq!(c.get(&key(1)).expect("still cached").indexed_day, Some(20_002));
         // A re-inserted key (found again in the index) starts without a day.
         c.insert(&key(1), 1, true);

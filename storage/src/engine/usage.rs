@@ -99,7 +99,15 @@ mod tests {
         assert_eq!(u.cached_series, 100);
         // A fixed size per series, whatever its key.
         assert_eq!(u.series_cache_bytes, 100 * ENTRY_BYTES);
-        assert_eq!(u.indexed_days_bytes, 100 * INDEXED_DAY_BYTES);
+        // Their day is noted in their cache entries: the set of indexed days stays empty.
+        assert_eq!(u.indexed_days_bytes, 0);
+        // A late sample's day (yesterday) is remembered in the set.
+        let late: Vec<_> = (0..10)
+            .map(|i| series("up", &format!("job-{i:03}"), &[(now - 86_400_000, 1.0)]))
+            .collect();
+        block_on(e.write(Tenant::default(), late)).expect("write");
+        let u = e.report_usage();
+        assert_eq!(u.indexed_days_bytes, 10 * INDEXED_DAY_BYTES);
         assert!(u.memory_bytes() >= u.series_cache_bytes + u.indexed_days_bytes);
     }
 }

@@ -294,32 +294,39 @@ impl Engine {
     }
 
     /// Writes the per-day postings of series whose samples fall on days not yet
-    /// indexed.
+    /// indexed (WAL replay: every day is remembered in the written set).
     pub(super) fn index_days(&self, items: &[(u64, Tenant, &Labels, &[Sample])]) -> Result<(), StorageError> {
         let mut new = Vec::new();
         {
-            let mut seen = self.days_indexed.lock();
+            let mut days = self.days_indexed.lock();
             for (id, tenant, labels, samples) in items {
                 for day in days_of(samples) {
-                    if claim_day(&mut seen, *id, day) == Claim::Mine {
+                    if claim_day(&mut days, *id, day) == Claim::Mine {
                         new.push((*id, day, *tenant, *labels));
                     }
                 }
             }
         }
-        self.add_days(&new)
+        self.add_days(&new)?;
+        let mut days = self.days_indexed.lock();
+        for (id, day, _, _) in &new {
+            days.written.insert((*id, *day));
+            days.in_flight.remove(&(*id, *day));
+        }
+        Ok(())
     }
 
     /// [`Engine::index_days`] for the series of one request: `found[i]` is what the
     /// series cache (or the index) gave for `st.items[i]`. A series whose samples all
     /// fall on the day its cache entry notes is skipped without another look-up; the
-    /// labels of the (rare) series with a new day are decoded from their keys. Days this
-    /// write indexes, or finds indexed by an earlier write, are noted in the cache.
+    /// labels of the (rare) series with a new day are decoded from their keys. A day this
+    /// write indexes, or finds indexed by an earlier write, is noted in the series' cache
+    /// entry when it is that series' latest; other days go to the written set.
     fn index_request_days(&self, tenant: Tenant, st: &Staged, found: &[ItemSeries]) -> Result<(), StorageError> {
         let mut new: Vec<(u64, u32, usize)> = Vec::new();
         let mut done: Vec<(usize, u32)> = Vec::new();
         {
-            let mut seen = None;
+            let mut days = None;
             for (i, (item, f)) in st.items.iter().zip(found).enumerate() {
                 let samples = &st.samples[item.samples.clone()];
                 if let Some(d) = f.indexed_day
@@ -327,9 +334,9 @@ impl Engine {
                 {
                     continue;
                 }
-                let seen = seen.get_or_insert_with(|| self.days_indexed.lock());
+                let days = days.get_or_insert_with(|| self.days_indexed.lock());
                 for day in days_of(samples) {
-                    match claim_day(seen, f.id, day) {
+                    match claim_day(days, f.id, day) {
                         Claim::Mine => new.push((f.id, day, i)),
                         Claim::Done => done.push((i, day)),
                         Claim::InFlight => {}
@@ -337,33 +344,47 @@ impl Engine {
                 }
             }
         }
-        if !new.is_empty() {
-            let labels = new
-                .iter()
-                .map(|&(_, _, i)| labels_of_key(&st.keys[st.items[i].key.clone()]))
-                .collect::<Result<Vec<Labels>, _>>();
-            let labels = match labels {
-                Ok(l) => l,
-                Err(e) => {
-                    self.forget_days(new.iter().map(|&(id, day, _)| (id, day)));
-                    return Err(e);
-                }
-            };
-            let entries: Vec<(u64, u32, Tenant, &Labels)> = new
-                .iter()
-                .zip(&labels)
-                .map(|(&(id, day, _), l)| (id, day, tenant, l))
-                .collect();
-            self.add_days(&entries)?;
-        }
-        for (i, day) in new.iter().map(|&(_, day, i)| (i, day)).chain(done) {
+        for &(i, day) in &done {
             self.series.note_indexed_day(found[i].fp, day);
+        }
+        if new.is_empty() {
+            return Ok(());
+        }
+        let labels = new
+            .iter()
+            .map(|&(_, _, i)| labels_of_key(&st.keys[st.items[i].key.clone()]))
+            .collect::<Result<Vec<Labels>, _>>();
+        let labels = match labels {
+            Ok(l) => l,
+            Err(e) => {
+                self.forget_days(new.iter().map(|&(id, day, _)| (id, day)));
+                return Err(e);
+            }
+        };
+        let entries: Vec<(u64, u32, Tenant, &Labels)> = new
+            .iter()
+            .zip(&labels)
+            .map(|(&(id, day, _), l)| (id, day, tenant, l))
+            .collect();
+        self.add_days(&entries)?;
+        // Noted before the in-flight mark goes, so no other write claims the day
+        // meanwhile; a day the cache does not take is remembered in the written set.
+        let older: Vec<(u64, u32)> = new
+            .iter()
+            .filter(|&&(_, day, i)| !self.series.note_indexed_day(found[i].fp, day))
+            .map(|&(id, day, _)| (id, day))
+            .collect();
+        let mut days = self.days_indexed.lock();
+        days.written.extend(older);
+        for (id, day, _) in &new {
+            days.in_flight.remove(&(*id, *day));
         }
         Ok(())
     }
 
-    /// Writes per-day postings claimed with [`claim_day`] and marks them written; unmarks
-    /// them when the write fails, so a later sample retries.
+    /// Writes per-day postings claimed with [`claim_day`]; unmarks them when the write
+    /// fails, so a later sample retries. On success the caller records them as written
+    /// and then drops their in-flight marks.
     fn add_days(&self, new: &[(u64, u32, Tenant, &Labels)]) -> Result<(), StorageError> {
         if new.is_empty() {
             return Ok(());
@@ -372,19 +393,13 @@ impl Engine {
             self.forget_days(new.iter().map(|(id, day, _, _)| (*id, *day)));
             return Err(e);
         }
-        let mut seen = self.days_indexed.lock();
-        for (id, day, _, _) in new {
-            if let Some(written) = seen.get_mut(&(*id, *day)) {
-                *written = true;
-            }
-        }
         Ok(())
     }
 
     fn forget_days(&self, pairs: impl Iterator<Item = (u64, u32)>) {
-        let mut seen = self.days_indexed.lock();
+        let mut days = self.days_indexed.lock();
         for p in pairs {
-            seen.remove(&p);
+            days.in_flight.remove(&p);
         }
     }
 
@@ -517,15 +532,15 @@ enum Claim {
     InFlight,
 }
 
-/// Claims the postings of `(id, day)` in `seen` (see [`Claim`]).
-fn claim_day(seen: &mut IndexedDays, id: u64, day: u32) -> Claim {
-    match seen.entry((id, day)) {
-        std::collections::hash_map::Entry::Vacant(e) => {
-            e.insert(false);
-            Claim::Mine
-        }
-        std::collections::hash_map::Entry::Occupied(e) if *e.get() => Claim::Done,
-        std::collections::hash_map::Entry::Occupied(_) => Claim::InFlight,
+/// Claims the postings of `(id, day)` in `days` (see [`Claim`]); a claim that is
+/// [`Claim::Mine`] marks the pair in flight.
+fn claim_day(days: &mut IndexedDays, id: u64, day: u32) -> Claim {
+    if days.written.contains(&(id, day)) {
+        Claim::Done
+    } else if days.in_flight.insert((id, day)) {
+        Claim::Mine
+    } else {
+        Claim::InFlight
     }
 }
 

@@ -1,5 +1,5 @@
 //! The hash function of the in-memory maps on the write path: series-key fingerprint →
-//! series ID, series ID → head samples, and the `(series ID, day)` map of indexed days.
+//! series ID, series ID → head samples, and the `(series ID, day)` sets of indexed days.
 //!
 //! The standard library's SipHash resists hash flooding but costs more than these maps,
 //! looked up once per sample, can spend. Their keys are integers (fingerprints are
@@ -9,8 +9,8 @@
 //! count must still spread within the shard). Each map draws a random seed when created.
 //! A byte string, should one be hashed, goes through one seeded xxh3 call.
 
-use std::collections::HashMap;
 use std::collections::hash_map::RandomState;
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, Hasher};
 /// Odd multiplier of the integer mix (the 64-bit golden-ratio constant, rotated).
 const MUL: u64 = 0x5851_f42d_4c95_7f2d;
@@ -82,9 +82,26 @@ impl BuildHasher for FastBuildHasher {
 /// A map keyed by series IDs.
 pub(crate) type IdMap<V> = HashMap<u64, V, FastBuildHasher>;
 
-/// `(series ID, day)` pairs whose per-day postings are written (`true`) or being
-/// written by some write (`false`).
-pub(crate) type IndexedDays = HashMap<(u64, u32), bool, FastBuildHasher>;
+/// A set of `(series ID, day)` pairs.
+pub(crate) type DaySet = HashSet<(u64, u32), FastBuildHasher>;
+
+/// `(series ID, day)` pairs by the state of their per-day postings. A series' current
+/// day is usually noted in its series-cache entry instead, so `written` holds the pairs
+/// of other days (late samples, WAL replay).
+#[derive(Default)]
+pub(crate) struct IndexedDays {
+    /// Postings written.
+    pub(crate) written: DaySet,
+    /// Postings being written by a write that may still fail.
+    pub(crate) in_flight: DaySet,
+}
+
+impl IndexedDays {
+    /// Pairs held.
+    pub(crate) fn len(&self) -> usize {
+        self.written.len() + self.in_flight.len()
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -256,21 +256,35 @@ fn a_series_is_found_on_every_day_it_was_written_the_cache_noting_the_latest() {
             .expect("select")
             .is_empty()
     );
+    // The days the cache noted take no memory beyond it: only the late day is in the
+    // written set, and nothing is left in flight.
+    let id = e
+        .select_ids(T, &up, at(day, 0), at(day, 1))
+        .expect("select")
+        .iter()
+        .next();
+    let days = e.days_indexed.lock();
+    assert_eq!(
+        days.written.iter().copied().collect::<Vec<_>>(),
+        [(id.expect("the series"), day - 1)]
+    );
+    assert!(days.in_flight.is_empty());
 }
 
 #[test]
 fn a_day_claimed_by_a_write_in_flight_is_not_taken_as_indexed() {
     use crate::engine::write::{Claim, claim_day};
     use crate::index::hash::IndexedDays;
-    let mut seen = IndexedDays::default();
-    assert_eq!(claim_day(&mut seen, 7, 100), Claim::Mine);
+    let mut days = IndexedDays::default();
+    assert_eq!(claim_day(&mut days, 7, 100), Claim::Mine);
     // Until the postings are written, another write neither writes them nor notes them.
-    assert_eq!(claim_day(&mut seen, 7, 100), Claim::InFlight);
-    assert_eq!(claim_day(&mut seen, 7, 101), Claim::Mine);
-    assert_eq!(claim_day(&mut seen, 8, 100), Claim::Mine);
-    seen.insert((7, 100), true);
-    assert_eq!(claim_day(&mut seen, 7, 100), Claim::Done);
+    assert_eq!(claim_day(&mut days, 7, 100), Claim::InFlight);
+    assert_eq!(claim_day(&mut days, 7, 101), Claim::Mine);
+    assert_eq!(claim_day(&mut days, 8, 100), Claim::Mine);
+    days.written.insert((7, 100));
+    days.in_flight.remove(&(7, 100));
+    assert_eq!(claim_day(&mut days, 7, 100), Claim::Done);
     // Forgotten after a failed write: the next write claims it again.
-    seen.remove(&(7, 101));
-    assert_eq!(claim_day(&mut seen, 7, 101), Claim::Mine);
+    days.in_flight.remove(&(7, 101));
+    assert_eq!(claim_day(&mut days, 7, 101), Claim::Mine);
 }
