@@ -78,9 +78,9 @@
 //! key → ID map in front of the index (`--series-cache-max-bytes`, two generations per
 //! shard: series unseen for two rotations are dropped and found in the index again;
 //! `cairn_storage_index_memory_bytes{part="series_cache"}`; each entry also notes the
-//! series' last indexed day, so most samples need no other look-up); the map of
-//! `(series, day)` pairs whose per-day postings are written or being written, asked
-//! when a sample falls on another day (cleared past 4 million pairs); RocksDB's memtables (8 MiB per
+//! series' last indexed day, so most samples need no other look-up); the sets of
+//! `(series, day)` pairs whose per-day postings are written for other days (late
+//! samples, WAL replay) or being written (cleared past 4 million pairs); RocksDB's memtables (8 MiB per
 //! partition, 2 MiB per index column family, 32 MiB per node) and one 16 MiB block cache
 //! per process holding data, index and filter blocks (`cairn_storage_block_cache_bytes`).
 //!
