@@ -35,7 +35,7 @@ use series_cache::SeriesCache;
 pub use flush::FlushStats;
 pub use merge::CompactStats;
 pub use usage::IndexUsage;
-pub use write::{PendingWrite, WriteOutcome};
+pub use write::{PendingWrite, PreparedWrite, WriteOutcome};
 
 /// How to open an engine.
 #[derive(Clone, Debug)]

@@ -179,7 +179,15 @@ impl Storage for StorageService {
         let req = request.into_inner();
         let tenant = Tenant::from_proto(req.tenant.as_ref());
         let engine = self.engine.clone();
-        let pending = blocking(move || engine.start_write_request(tenant, &req)).await?;
+        // Series the cache holds, on days already indexed, are written from this thread;
+        // only a write that reads or writes the index moves to a blocking thread.
+        let prepared = engine.prepare_write(tenant, &req);
+        drop(req);
+        let pending = if prepared.is_cached() {
+            engine.commit_prepared(prepared)?
+        } else {
+            blocking(move || engine.commit_prepared(prepared)).await?
+        };
         let outcome = pending.finish().await?;
         if !outcome.errors.is_empty() {
             let n = outcome.errors.len();

@@ -107,7 +107,8 @@ use tokio_util::sync::CancellationToken;
 
 pub use config::StorageConfig;
 pub use engine::{
-    CompactStats, DEFAULT_SERIES_CACHE_BYTES, Engine, EngineOptions, FlushStats, IndexUsage, PendingWrite, WriteOutcome,
+    CompactStats, DEFAULT_SERIES_CACHE_BYTES, Engine, EngineOptions, FlushStats, IndexUsage, PendingWrite,
+    PreparedWrite, WriteOutcome,
 };
 pub use error::StorageError;
 

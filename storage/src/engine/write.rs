@@ -70,6 +70,31 @@ struct ItemSeries {
     indexed_day: Option<u32>,
 }
 
+/// A write staged and looked up in the series cache by [`Engine::prepare_write`], to be
+/// finished by [`Engine::commit_prepared`].
+pub struct PreparedWrite {
+    tenant: Tenant,
+    st: Staged,
+    fps: Vec<Fingerprint>,
+    /// What the series cache holds for each item of `st`.
+    cached: Vec<Option<Found>>,
+}
+
+impl PreparedWrite {
+    /// Whether [`Engine::commit_prepared`] will not touch the index (no disk read or
+    /// write): every series is in the series cache and every sample falls on the day its
+    /// cache entry notes as indexed. The usual case for a steady set of series.
+    pub fn is_cached(&self) -> bool {
+        self.st.items.iter().zip(&self.cached).all(|(item, c)| {
+            c.as_ref().and_then(|c| c.indexed_day).is_some_and(|d| {
+                self.st.samples[item.samples.clone()]
+                    .iter()
+                    .all(|&(t, _)| day_of(t) == d)
+            })
+        })
+    }
+}
+
 /// One accepted series of a request: its canonical key's range in the request's key
 /// buffer and its samples' range in the request's sample vector.
 struct Item {
@@ -428,18 +453,43 @@ impl Engine {
     /// series (RocksDB reads and writes: call it off async threads) and queues the samples
     /// for the WAL. Await [`PendingWrite::finish`] for the acknowledgement.
     pub fn start_write_request(&self, tenant: Tenant, req: &WriteRequest) -> Result<PendingWrite, StorageError> {
+        self.commit_prepared(self.prepare_write(tenant, req))
+    }
+
+    /// The part of [`Engine::start_write_request`] that reads no disk: stages the series
+    /// of `req` and looks them up in the series cache. Cheap enough for an async thread.
+    pub fn prepare_write(&self, tenant: Tenant, req: &WriteRequest) -> PreparedWrite {
         let min_ts = now_ms().saturating_sub(self.retention_ms);
-        let mut st = Staged::request(tenant, req, min_ts);
-        let mut found: Vec<ItemSeries> = Vec::with_capacity(st.items.len());
-        let mut commit_series = Vec::new();
-        let mut durable = Vec::new();
-        let mut rejected = Vec::new();
+        let st = Staged::request(tenant, req, min_ts);
         let fps: Vec<Fingerprint> = st
             .items
             .iter()
             .map(|item| self.series.fingerprint(&st.keys[item.key.clone()]))
             .collect();
         let cached = self.series.get_many(&fps);
+        PreparedWrite {
+            tenant,
+            st,
+            fps,
+            cached,
+        }
+    }
+
+    /// The rest of [`Engine::start_write_request`] for a write from
+    /// [`Engine::prepare_write`]: creates the series the cache did not hold and writes
+    /// per-day postings (RocksDB reads and writes unless [`PreparedWrite::is_cached`]),
+    /// then queues the samples for the WAL.
+    pub fn commit_prepared(&self, prepared: PreparedWrite) -> Result<PendingWrite, StorageError> {
+        let PreparedWrite {
+            tenant,
+            mut st,
+            fps,
+            cached,
+        } = prepared;
+        let mut found: Vec<ItemSeries> = Vec::with_capacity(st.items.len());
+        let mut commit_series = Vec::new();
+        let mut durable = Vec::new();
+        let mut rejected = Vec::new();
         for (n, ((item, fp), cached)) in st.items.iter().zip(fps).zip(cached).enumerate() {
             let key = &st.keys[item.key.clone()];
             let cached = match cached {

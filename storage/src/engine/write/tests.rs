@@ -288,3 +288,46 @@ fn a_day_claimed_by_a_write_in_flight_is_not_taken_as_indexed() {
     days.in_flight.remove(&(7, 101));
     assert_eq!(claim_day(&mut days, 7, 101), Claim::Mine);
 }
+
+#[test]
+fn a_write_is_cached_only_when_it_needs_no_index_work() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let e = open(dir.path());
+    let base = 1_700_000_000_000;
+    let req = |pairs: &[(&str, &str)], t: i64| request(vec![proto_series(pairs, t, 1.0)], &[]);
+    let a = [("__name__", "up"), ("job", "a")];
+    let b = [("__name__", "up"), ("job", "b")];
+    // A new series: not cached.
+    assert!(!e.prepare_write(T, &req(&a, base)).is_cached());
+    let out = block_on(
+        e.commit_prepared(e.prepare_write(T, &req(&a, base)))
+            .expect("commit")
+            .finish(),
+    );
+    assert_eq!(out.expect("finish").rows, 1);
+    // Known, on its indexed day: cached, and committing it stores the sample.
+    let known = e.prepare_write(T, &req(&a, base + 1000));
+    assert!(known.is_cached());
+    assert_eq!(
+        block_on(e.commit_prepared(known).expect("commit").finish())
+            .expect("finish")
+            .rows,
+        1
+    );
+    // Known but on another day, or beside an unknown series: not cached.
+    assert!(!e.prepare_write(T, &req(&a, base + 86_400_000)).is_cached());
+    let mixed = request(
+        vec![proto_series(&a, base + 2000, 1.0), proto_series(&b, base, 1.0)],
+        &[],
+    );
+    assert!(!e.prepare_write(T, &mixed).is_cached());
+    let up = [Matcher::new(MatchOp::Equal, "__name__", "up").expect("matcher")];
+    let id = e
+        .select_ids(T, &up, base, base)
+        .expect("select")
+        .iter()
+        .next()
+        .expect("series a");
+    let (_, samples) = e.read_series(T, id, base, base + 1000).expect("read").expect("series");
+    assert_eq!(samples.len(), 2);
+}
