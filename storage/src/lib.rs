@@ -31,7 +31,11 @@
 //! for days not yet indexed → the commit thread appends one WAL record batch for all
 //! concurrent writes, fsyncs once (`--wal-sync always`), appends to the in-memory head,
 //! and only then is the write acknowledged. No per-sample RocksDB write. A series whose
-//! WAL record is not yet durable is logged again with the next write that uses it.
+//! WAL record is not yet durable is logged again with the next write that uses it. The
+//! series of a request are looked up in the series cache on the gRPC thread; a request
+//! whose series are all cached, with samples on the day each entry notes as indexed (the
+//! steady state), is queued for the commit thread from there, and any other moves to a
+//! blocking thread for its index reads and writes.
 //!
 //! Durability guarantee: an acknowledged write survives a process crash (and, with
 //! `--wal-sync always`, a power loss): the WAL replays on start into the index and head.
