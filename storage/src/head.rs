@@ -16,6 +16,7 @@ use parking_lot::Mutex;
 
 use crate::block::{self, Sample};
 use crate::index::hash::IdMap;
+use crate::shard_groups::ShardGroups;
 
 const SHARDS: usize = 16;
 
@@ -226,37 +227,24 @@ impl Head {
     /// samples) in order and `samples` holds the runs one after the other. Takes each
     /// shard's lock once.
     pub(crate) fn append_runs(&self, runs: &[(u64, usize)], samples: &[Sample]) {
-        // Counting sort of the runs by shard: `order` lists (run start, run index)
-        // shard after shard.
-        let mut counts = [0usize; SHARDS + 1];
-        for &(id, _) in runs {
-            counts[Self::shard_of(id) + 1] += 1;
-        }
-        for i in 1..=SHARDS {
-            counts[i] += counts[i - 1];
-        }
-        let ends: [usize; SHARDS] = std::array::from_fn(|i| counts[i + 1]);
-        let mut order = vec![(0usize, 0usize); runs.len()];
-        let mut start = 0;
-        for (i, &(id, n)) in runs.iter().enumerate() {
-            let slot = &mut counts[Self::shard_of(id)];
-            order[*slot] = (start, i);
-            *slot += 1;
-            start += n;
-        }
-        let mut from = 0;
-        for (shard, &end) in self.shards.iter().zip(&ends) {
-            if from == end {
-                continue;
-            }
-            let mut g = shard.lock();
-            for &(start, i) in &order[from..end] {
+        // Where each run starts in `samples`.
+        let starts: Vec<usize> = runs
+            .iter()
+            .scan(0usize, |at, &(_, n)| {
+                let start = *at;
+                *at += n;
+                Some(start)
+            })
+            .collect();
+        let groups: ShardGroups<SHARDS> = ShardGroups::new(runs.len(), |i| Self::shard_of(runs[i].0));
+        for (shard, positions) in groups.iter() {
+            let mut g = self.shards[shard].lock();
+            for &i in positions {
                 let (id, n) = runs[i];
-                if let Some(run) = samples.get(start..start + n) {
+                if let Some(run) = samples.get(starts[i]..starts[i] + n) {
                     g.entry(id).or_default().push(run);
                 }
             }
-            from = end;
         }
     }
 

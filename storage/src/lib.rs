@@ -101,6 +101,7 @@ mod head;
 mod http;
 mod index;
 mod partitions;
+mod shard_groups;
 mod wal;
 
 use std::sync::Arc;

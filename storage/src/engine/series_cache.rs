@@ -34,6 +34,7 @@ use parking_lot::Mutex;
 use siphasher::sip128::{Hasher128, SipHasher13};
 
 use crate::index::hash::FastBuildHasher;
+use crate::shard_groups::ShardGroups;
 
 const SHARDS: usize = 16;
 
@@ -133,47 +134,23 @@ impl SeriesCache {
 
     /// The entry of `key`, if cached.
     pub(crate) fn get(&self, key: &[u8]) -> Option<Found> {
-        self.get_by(self.fingerprint(key))
-    }
-
-    /// The entry of the key whose [`SeriesCache::fingerprint`] is `fp`, if cached.
-    pub(crate) fn get_by(&self, fp: Fingerprint) -> Option<Found> {
+        let fp = self.fingerprint(key);
         self.get_locked(&mut self.shard(fp).lock(), fp)
     }
 
-    /// [`SeriesCache::get_by`] for each of `fps`, in their order, taking each shard's lock
-    /// once. Look-ups under one lock are independent loads the processor overlaps,
-    /// whereas a lock per look-up is an atomic operation that orders them one after
-    /// the other: a request's series are mostly out of every processor cache, so this
-    /// is what a look-up costs.
+    /// [`SeriesCache::get`] for each of `fps` (fingerprints of keys), in their order,
+    /// taking each shard's lock once. Look-ups under one lock are independent loads the
+    /// processor overlaps, whereas a lock per look-up is an atomic operation that orders
+    /// them one after the other: a request's series are mostly out of every processor
+    /// cache, so this is what a look-up costs.
     pub(crate) fn get_many(&self, fps: &[Fingerprint]) -> Vec<Option<Found>> {
-        let shard_of = |fp: Fingerprint| Self::shard_index(fp);
         let mut out: Vec<Option<Found>> = (0..fps.len()).map(|_| None).collect();
-        // Counting sort of the positions by shard.
-        let mut starts = [0usize; SHARDS + 1];
-        for &fp in fps {
-            starts[shard_of(fp) + 1] += 1;
-        }
-        for i in 1..=SHARDS {
-            starts[i] += starts[i - 1];
-        }
-        let ends: [usize; SHARDS] = std::array::from_fn(|i| starts[i + 1]);
-        let mut order = vec![0usize; fps.len()];
-        for (i, &fp) in fps.iter().enumerate() {
-            let slot = &mut starts[shard_of(fp)];
-            order[*slot] = i;
-            *slot += 1;
-        }
-        let mut from = 0;
-        for (shard, &end) in self.shards.iter().zip(&ends) {
-            if from == end {
-                continue;
-            }
-            let mut g = shard.lock();
-            for &i in &order[from..end] {
+        let groups: ShardGroups<SHARDS> = ShardGroups::new(fps.len(), |i| Self::shard_index(fps[i]));
+        for (shard, positions) in groups.iter() {
+            let mut g = self.shards[shard].lock();
+            for &i in positions {
                 out[i] = self.get_locked(&mut g, fps[i]);
             }
-            from = end;
         }
         out
     }
@@ -321,7 +298,7 @@ mod tests {
         assert!(c.note_indexed_day(fp, 20_000));
         assert_eq!(c.get(&key(1)).expect("cached").indexed_day, Some(20_000));
         assert!(c.note_indexed_day(fp, 20_001));
-        assert_eq!(c.get_by(fp).expect("cached").indexed_day, Some(20_001));
+        assert_eq!(c.get(&key(1)).expect("cached").indexed_day, Some(20_001));
         // Noting a day of an uncached key caches nothing.
         assert!(!c.note_indexed_day(c.fingerprint(&key(2)), 20_000));
         assert!(c.get(&key(2)).is_none());

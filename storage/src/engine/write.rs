@@ -78,6 +78,8 @@ pub struct PreparedWrite {
     fps: Vec<Fingerprint>,
     /// What the series cache holds for each item of `st`.
     cached: Vec<Option<Found>>,
+    /// Whether every series is cached with all its samples on the day its entry notes.
+    cached_days: bool,
 }
 
 impl PreparedWrite {
@@ -85,14 +87,14 @@ impl PreparedWrite {
     /// write): every series is in the series cache and every sample falls on the day its
     /// cache entry notes as indexed. The usual case for a steady set of series.
     pub fn is_cached(&self) -> bool {
-        self.st.items.iter().zip(&self.cached).all(|(item, c)| {
-            c.as_ref().and_then(|c| c.indexed_day).is_some_and(|d| {
-                self.st.samples[item.samples.clone()]
-                    .iter()
-                    .all(|&(t, _)| day_of(t) == d)
-            })
-        })
+        self.cached_days
     }
+}
+
+/// Whether all of `samples` fall on `day` (days since the Unix epoch, UTC), as noted in
+/// a series-cache entry; false without a noted day.
+fn on_noted_day(samples: &[Sample], day: Option<u32>) -> bool {
+    day.is_some_and(|d| samples.iter().all(|&(t, _)| day_of(t) == d))
 }
 
 /// One accepted series of a request: its canonical key's range in the request's key
@@ -333,11 +335,8 @@ impl Engine {
             }
         }
         self.add_days(&new)?;
-        let mut days = self.days_indexed.lock();
-        for (id, day, _, _) in &new {
-            days.written.insert((*id, *day));
-            days.in_flight.remove(&(*id, *day));
-        }
+        let pairs = || new.iter().map(|(id, day, _, _)| (*id, *day));
+        self.settle_days(pairs(), pairs());
         Ok(())
     }
 
@@ -354,9 +353,7 @@ impl Engine {
             let mut days = None;
             for (i, (item, f)) in st.items.iter().zip(found).enumerate() {
                 let samples = &st.samples[item.samples.clone()];
-                if let Some(d) = f.indexed_day
-                    && samples.iter().all(|&(t, _)| day_of(t) == d)
-                {
+                if on_noted_day(samples, f.indexed_day) {
                     continue;
                 }
                 let days = days.get_or_insert_with(|| self.days_indexed.lock());
@@ -399,11 +396,7 @@ impl Engine {
             .filter(|&&(_, day, i)| !self.series.note_indexed_day(found[i].fp, day))
             .map(|&(id, day, _)| (id, day))
             .collect();
-        let mut days = self.days_indexed.lock();
-        days.written.extend(older);
-        for (id, day, _) in &new {
-            days.in_flight.remove(&(*id, *day));
-        }
+        self.settle_days(older, new.iter().map(|&(id, day, _)| (id, day)));
         Ok(())
     }
 
@@ -419,6 +412,16 @@ impl Engine {
             return Err(e);
         }
         Ok(())
+    }
+
+    /// After their postings are written: records `written` in the written set, then
+    /// drops the in-flight marks of `claimed`.
+    fn settle_days(&self, written: impl IntoIterator<Item = (u64, u32)>, claimed: impl Iterator<Item = (u64, u32)>) {
+        let mut days = self.days_indexed.lock();
+        days.written.extend(written);
+        for p in claimed {
+            days.in_flight.remove(&p);
+        }
     }
 
     fn forget_days(&self, pairs: impl Iterator<Item = (u64, u32)>) {
@@ -467,11 +470,18 @@ impl Engine {
             .map(|item| self.series.fingerprint(&st.keys[item.key.clone()]))
             .collect();
         let cached = self.series.get_many(&fps);
+        let cached_days = st.items.iter().zip(&cached).all(|(item, c)| {
+            on_noted_day(
+                &st.samples[item.samples.clone()],
+                c.as_ref().and_then(|c| c.indexed_day),
+            )
+        });
         PreparedWrite {
             tenant,
             st,
             fps,
             cached,
+            cached_days,
         }
     }
 
@@ -485,6 +495,7 @@ impl Engine {
             mut st,
             fps,
             cached,
+            cached_days,
         } = prepared;
         let mut found: Vec<ItemSeries> = Vec::with_capacity(st.items.len());
         let mut commit_series = Vec::new();
@@ -534,7 +545,9 @@ impl Engine {
                 wait: None,
             });
         }
-        self.index_request_days(tenant, &st, &found)?;
+        if !cached_days {
+            self.index_request_days(tenant, &st, &found)?;
+        }
         let rows = st.samples.len() as u64;
         let runs = found
             .iter()
