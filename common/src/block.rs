@@ -276,6 +276,9 @@ pub struct Layout {
     pub value_bytes: usize,
     /// Whether the value column is zstd-compressed.
     pub value_zstd: bool,
+    /// Whether the timestamps strictly increase (no two samples share one; they are
+    /// always sorted).
+    pub unique_timestamps: bool,
 }
 
 /// Decodes a block made by [`encode`] into samples sorted by timestamp, with its layout.
@@ -322,7 +325,9 @@ pub fn decode_columns_into(block: &[u8], ts: &mut Vec<i64>, vs: &mut Vec<u64>) -
     if ts.last().is_some_and(|&l| l != h.first.wrapping_add(h.span as i64)) {
         return Err(CodecError::Corrupt("header", "time range differs from the samples"));
     }
-    if ts.windows(2).any(|w| w[0] > w[1]) {
+    // One pass in the usual case: strictly increasing is sorted too.
+    let unique_timestamps = crate::scan::strictly_increasing(ts);
+    if !unique_timestamps && !crate::scan::non_decreasing(ts) {
         return Err(CodecError::Corrupt("timestamps", "not sorted"));
     }
     Ok(Layout {
@@ -334,6 +339,7 @@ pub fn decode_columns_into(block: &[u8], ts: &mut Vec<i64>, vs: &mut Vec<u64>) -
         value_coding,
         value_bytes,
         value_zstd,
+        unique_timestamps,
     })
 }
 

@@ -6,6 +6,7 @@
 //! - [`packed_keys`]: label sets packed for the insert → storage write.
 //! - [`samples_le`]: samples in the fixed-width form of search answers.
 //! - [`block`]: the block codec of stored samples, also the form of search answers.
+//! - [`scan`]: whole-column checks (sortedness, staleness markers, counter resets).
 //! - [`jump_hash`] and [`ring`]: which storage nodes own a series.
 //! - [`duration`]: Prometheus-style durations for flags (`31d`, `5m`).
 //! - [`grpc`]: lazy gRPC clients for storage nodes.
@@ -23,6 +24,7 @@ pub mod matcher;
 pub mod packed_keys;
 pub mod ring;
 pub mod samples_le;
+pub mod scan;
 pub mod shutdown;
 pub mod telemetry;
 pub mod tenant;

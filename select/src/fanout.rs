@@ -140,13 +140,14 @@ pub fn merge_samples(a: (Vec<i64>, Vec<f64>), b: (Vec<i64>, Vec<f64>)) -> (Vec<i
 }
 
 /// Merges series pieces that came from several nodes (or several messages of one node)
-/// into one [`FetchedSeries`] per label set: each piece is sorted and de-duplicated by
-/// timestamp, then pieces with equal labels are merged with [`merge_samples`] (earlier
-/// pieces win ties). The output order is unspecified.
+/// into one [`FetchedSeries`] per label set: pieces with equal labels are merged with
+/// [`merge_samples`] (earlier pieces win ties). Each piece must be sorted by timestamp
+/// with one sample per timestamp ([`sort_dedup`] makes it so; decoded blocks are).
+/// The output order is unspecified.
 pub fn merge_series(pieces: impl IntoIterator<Item = (Labels, Vec<i64>, Vec<f64>)>) -> Vec<FetchedSeries> {
     let mut merged: HashMap<Labels, (Vec<i64>, Vec<f64>)> = HashMap::new();
     for (labels, ts, vs) in pieces {
-        let piece = sort_dedup(ts, vs);
+        let piece = (ts, vs);
         let whole = match merged.remove(&labels) {
             None => piece,
             Some(prev) => merge_samples(prev, piece),
@@ -165,7 +166,7 @@ pub fn merge_series(pieces: impl IntoIterator<Item = (Labels, Vec<i64>, Vec<f64>
 
 /// Sorts samples by timestamp and keeps one per timestamp, if they are not already so.
 pub fn sort_dedup(ts: Vec<i64>, vs: Vec<f64>) -> (Vec<i64>, Vec<f64>) {
-    if ts.windows(2).all(|w| w[0] < w[1]) {
+    if cairn_common::scan::strictly_increasing(&ts) {
         return (ts, vs);
     }
     let mut pairs: Vec<(i64, f64)> = ts.into_iter().zip(vs).collect();

@@ -13,7 +13,7 @@ use cairn_proto::storage::{SearchRequest, Selector, Series};
 use futures::future::BoxFuture;
 
 use crate::dedup::dedup_interval;
-use crate::fanout::{Fanout, merge_series};
+use crate::fanout::{Fanout, merge_series, sort_dedup};
 use crate::promql::{Fetched, Querier, QueryError};
 
 /// A querier bound to a tenant and to one API request's partial-response policy.
@@ -128,17 +128,20 @@ impl Querier for ClusterQuerier {
     }
 }
 
-/// A piece of a series as a storage node sent it: labels, timestamps (ms) and values,
-/// from `blocks` (decoded, cut to `[start_ms, end_ms]`, one sample per timestamp) or
-/// `samples_le` when set. Errors: a malformed block or `samples_le` (internal status).
+/// A piece of a series as a storage node sent it: labels, timestamps (ms, ascending, one
+/// sample per timestamp) and values, from `blocks` (decoded and cut to
+/// `[start_ms, end_ms]`) or `samples_le` when set. Errors: a malformed block or
+/// `samples_le` (internal status).
 fn fetched_piece(s: Series, start_ms: i64, end_ms: i64) -> Result<(Labels, Vec<i64>, Vec<f64>), tonic::Status> {
     let (ts, vs) = if !s.blocks.is_empty() {
+        // Sorted with one sample per timestamp already.
         block::read::samples_in_range(&s.blocks, start_ms, end_ms)
             .map_err(|e| tonic::Status::internal(format!("search answer: {e}")))?
     } else if s.samples_le.is_empty() {
-        (s.timestamps_ms, s.values)
+        sort_dedup(s.timestamps_ms, s.values)
     } else {
-        samples_le::decode(&s.samples_le).map_err(tonic::Status::internal)?
+        let (ts, vs) = samples_le::decode(&s.samples_le).map_err(tonic::Status::internal)?;
+        sort_dedup(ts, vs)
     };
     Ok((Labels::from_proto(s.labels), ts, vs))
 }

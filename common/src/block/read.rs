@@ -61,14 +61,14 @@ pub fn samples_in_range<B: AsRef<[u8]>>(
         let (bt, bv) = &mut *scratch.borrow_mut();
         let gathered = (|| {
             for b in overlapping {
-                decode_columns_into(b, bt, bv)?;
+                let layout = decode_columns_into(b, bt, bv)?;
                 let lo = bt.partition_point(|&t| t < start_ms);
                 let hi = bt.partition_point(|&t| t <= end_ms);
                 if lo >= hi {
                     continue;
                 }
                 let (bt, bv) = (&bt[lo..hi], &bv[lo..hi]);
-                if increasing && (ts.last().is_some_and(|&p| p >= bt[0]) || bt.windows(2).any(|w| w[0] >= w[1])) {
+                if increasing && (ts.last().is_some_and(|&p| p >= bt[0]) || !layout.unique_timestamps) {
                     increasing = false;
                 }
                 ts.extend_from_slice(bt);

@@ -9,7 +9,7 @@ use cairn_common::Labels;
 use promql_parser::parser::{AtModifier, Expr, Offset, SubqueryExpr, VectorSelector};
 
 use super::error::{QueryError, exec};
-use super::selector::{Store, select_instant, select_range, selector_key, to_matchers};
+use super::selector::{Store, select_instant, select_range, selector_key_of};
 use super::value::{Sample, Series, Val};
 use super::{aggregation, binary, functions};
 
@@ -120,7 +120,7 @@ impl<'a> Evaluator<'a> {
     }
 
     pub(crate) fn stored(&self, vs: &VectorSelector) -> Result<&'a [super::selector::StoredSeries], QueryError> {
-        let key = selector_key(&to_matchers(vs)?);
+        let key = selector_key_of(vs);
         Ok(self.store.by_selector.get(&key).map(|v| v.as_slice()).unwrap_or(&[]))
     }
 

@@ -86,7 +86,7 @@ impl StoredSeries {
     /// A series with its samples (timestamps ascending, ms).
     pub fn new(labels: Labels, ts: Vec<i64>, vs: Vec<f64>) -> Self {
         let mut stale = Vec::new();
-        let (ts, vs) = if vs.iter().any(|&v| cairn_common::is_stale_nan(v)) {
+        let (ts, vs) = if cairn_common::scan::any_stale(&vs) {
             let mut fresh_ts = Vec::with_capacity(ts.len());
             let mut fresh_vs = Vec::with_capacity(vs.len());
             for (&t, &v) in ts.iter().zip(&vs) {
@@ -132,12 +132,45 @@ pub(crate) struct Store {
 
 /// The key under which a selector's series are stored: its matchers, in a canonical form.
 pub(crate) fn selector_key(matchers: &[Matcher]) -> String {
+    key_of(matchers.iter().map(|m| (m.name.as_str(), m.op, m.value.as_str())))
+}
+
+/// [`selector_key`] of the matchers [`to_matchers`] makes of `vs`, without making them:
+/// the evaluator looks a selector's series up at every step of a range query, and making
+/// the matchers compiles their regexes.
+pub(crate) fn selector_key_of(vs: &VectorSelector) -> String {
+    let has_name = vs.matchers.matchers.iter().any(|m| m.name == cairn_common::METRIC_NAME);
+    let name = match (&vs.name, has_name) {
+        (Some(name), false) => Some((cairn_common::METRIC_NAME, MatchOp::Equal, name.as_str())),
+        _ => None,
+    };
+    key_of(
+        name.into_iter().chain(
+            vs.matchers
+                .matchers
+                .iter()
+                .map(|m| (m.name.as_str(), match_op(&m.op), m.value.as_str())),
+        ),
+    )
+}
+
+/// The canonical form of `(name, op, value)` matchers: sorted, comma-joined.
+fn key_of<'m>(matchers: impl Iterator<Item = (&'m str, MatchOp, &'m str)>) -> String {
     let mut parts: Vec<String> = matchers
-        .iter()
-        .map(|m| format!("{}{:?}{:?}", m.name, m.op, m.value))
+        .map(|(name, op, value)| format!("{name}{op:?}{value:?}"))
         .collect();
     parts.sort();
     parts.join(",")
+}
+
+/// The `cairn_common` operator of a parsed matcher.
+fn match_op(op: &ParserOp) -> MatchOp {
+    match op {
+        ParserOp::Equal => MatchOp::Equal,
+        ParserOp::NotEqual => MatchOp::NotEqual,
+        ParserOp::Re(_) => MatchOp::Regex,
+        ParserOp::NotRe(_) => MatchOp::NotRegex,
+    }
 }
 
 /// The selector's matchers as `cairn_common` matchers (the metric name becomes a
@@ -155,12 +188,7 @@ pub(crate) fn to_matchers(vs: &VectorSelector) -> Result<Vec<Matcher>, QueryErro
         );
     }
     for m in &vs.matchers.matchers {
-        let op = match m.op {
-            ParserOp::Equal => MatchOp::Equal,
-            ParserOp::NotEqual => MatchOp::NotEqual,
-            ParserOp::Re(_) => MatchOp::Regex,
-            ParserOp::NotRe(_) => MatchOp::NotRegex,
-        };
+        let op = match_op(&m.op);
         out.push(Matcher::new(op, m.name.clone(), m.value.clone()).map_err(|e| QueryError::Parse(e.to_string()))?);
     }
     Ok(out)
@@ -230,6 +258,29 @@ mod tests {
             ts.to_vec(),
             vs.to_vec(),
         )]
+    }
+
+    #[test]
+    fn the_evaluator_finds_series_under_the_key_they_were_fetched_under() {
+        for q in [
+            "up",
+            r#"up{job="a", instance!="b"}"#,
+            r#"{__name__=~"process_.*|go_gc_.*", job=~"node|prom"}"#,
+            r#"{__name__="http_requests_total", code!~"5.."}"#,
+            r#"{job="a"}"#,
+        ] {
+            let Ok(promql_parser::parser::Expr::VectorSelector(vs)) = promql_parser::parser::parse(q) else {
+                panic!("{q} is a vector selector");
+            };
+            let fetched = selector_key(&to_matchers(&vs).expect("valid matchers"));
+            assert_eq!(selector_key_of(&vs), fetched, "{q}");
+        }
+        let key = |q: &str| match promql_parser::parser::parse(q) {
+            Ok(promql_parser::parser::Expr::VectorSelector(vs)) => selector_key_of(&vs),
+            other => panic!("{q}: {other:?}"),
+        };
+        assert_ne!(key(r#"up{job="a"}"#), key(r#"up{job=~"a"}"#));
+        assert_eq!(key(r#"up{job="a", env="b"}"#), key(r#"up{env="b", job="a"}"#));
     }
 
     #[test]

@@ -128,8 +128,8 @@ impl Columns {
         self.resets.get_or_init(|| {
             // Only read for columns of at most `u32::MAX` samples (see `counter_resets`).
             let n = self.vs.len().min(u32::MAX as usize);
-            (1..n)
-                .filter(|&i| self.vs[i] < self.vs[i - 1])
+            cairn_common::scan::decreases(&self.vs[..n])
+                .into_iter()
                 .map(|i| i as u32)
                 .collect()
         })
