@@ -115,6 +115,69 @@ fn groups(keys: &mut GroupKeys, v: Vec<Sample>, m: &Option<LabelModifier>) -> Ve
     out
 }
 
+/// The values of one step's input grouped by key without moving the samples: one flat
+/// column of values ordered by group (first appearance), input order kept within a group,
+/// so that order-sensitive aggregations (the compensated `sum`) add in Prometheus' order.
+struct GroupedValues {
+    /// Group keys in order of first appearance.
+    keys: Vec<Arc<Labels>>,
+    /// Where each group's values start in `values`; one more entry than groups.
+    starts: Vec<usize>,
+    values: Vec<f64>,
+    /// Per group, whether any of its inputs drops the metric name.
+    drops: Vec<bool>,
+}
+
+impl GroupedValues {
+    fn new(keys: &mut GroupKeys, input: &[Sample], m: &Option<LabelModifier>) -> Self {
+        let mut index: HashMap<usize, usize, BuildAddrHasher> = HashMap::default();
+        let mut group_keys: Vec<Arc<Labels>> = Vec::new();
+        let mut group_of: Vec<usize> = Vec::with_capacity(input.len());
+        let mut counts: Vec<usize> = Vec::new();
+        let mut drops: Vec<bool> = Vec::new();
+        for s in input {
+            let key = keys.key(&s.labels, m);
+            let g = *index.entry(Arc::as_ptr(&key) as usize).or_insert_with(|| {
+                group_keys.push(key);
+                counts.push(0);
+                drops.push(false);
+                counts.len() - 1
+            });
+            counts[g] += 1;
+            drops[g] |= s.drop;
+            group_of.push(g);
+        }
+        // A counting sort of the values by group.
+        let mut starts = Vec::with_capacity(counts.len() + 1);
+        let mut at = 0;
+        for c in &counts {
+            starts.push(at);
+            at += c;
+        }
+        starts.push(at);
+        let mut next = starts.clone();
+        let mut values = vec![0.0; input.len()];
+        for (s, &g) in input.iter().zip(&group_of) {
+            values[next[g]] = s.v;
+            next[g] += 1;
+        }
+        GroupedValues {
+            keys: group_keys,
+            starts,
+            values,
+            drops,
+        }
+    }
+
+    /// Per group in key order: its values (non-empty) and whether any input drops the name.
+    fn slices(&self) -> impl Iterator<Item = (&[f64], bool)> {
+        self.starts
+            .windows(2)
+            .zip(&self.drops)
+            .map(|(w, &d)| (&self.values[w[0]..w[1]], d))
+    }
+}
+
 fn scalar_param(ev: &mut Evaluator<'_>, a: &AggregateExpr, t: i64) -> Result<f64, QueryError> {
     match &a.param {
         Some(p) => match ev.eval(p, t)? {
@@ -249,12 +312,13 @@ fn aggregate(
                     ));
                 }
             }
-            for (key, g) in groups(keys, input, m) {
-                let vals: Vec<f64> = g.iter().map(|s| s.v).collect();
-                let v = simple(op, &vals, k_param)?;
+            let grouped = GroupedValues::new(keys, &input, m);
+            out.reserve(grouped.keys.len());
+            for (key, (vals, any_drop)) in grouped.keys.iter().zip(grouped.slices()) {
+                let v = simple(op, vals, k_param)?;
                 // The name survives only under `by (__name__)`; dropped if any input drops it.
-                let drop = key.metric_name().is_some() && g.iter().any(|s| s.drop);
-                out.push(sample(key, v, drop));
+                let drop = key.metric_name().is_some() && any_drop;
+                out.push(sample(Arc::clone(key), v, drop));
             }
         }
     }

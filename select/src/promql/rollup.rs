@@ -109,7 +109,9 @@ fn compute(ev: &mut Evaluator<'_>, c: &Call, ms: &MatrixSelector, first: usize) 
     let run = (MAX_CELLS / series.len().max(1)).clamp(1, total_steps - first);
     let times: Vec<i64> = (first..first + run).map(|k| ev.start + k as i64 * ev.step).collect();
     let range = dur_ms(&ms.range);
-    let mut steps: Vec<(Vec<Sample>, usize)> = (0..run).map(|_| (Vec::new(), 0)).collect();
+    // Each series gives at most one sample per step: room for all of them up front
+    // (at most MAX_CELLS samples in all), so that no step's vector grows pass by pass.
+    let mut steps: Vec<(Vec<Sample>, usize)> = (0..run).map(|_| (Vec::with_capacity(series.len()), 0)).collect();
     for pass in series.chunks(SERIES_PER_PASS) {
         for (i, &t) in times.iter().enumerate() {
             let te = ev.effective_time(t, &None, &ms.vs.offset);

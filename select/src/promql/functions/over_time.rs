@@ -7,7 +7,7 @@ use promql_parser::parser::Expr;
 use super::{absent_labels, matrix, quantile, scalar};
 use crate::promql::error::{QueryError, exec};
 use crate::promql::eval::Evaluator;
-use crate::promql::kahan::{KahanMean, KahanSum, kahan_inc};
+use crate::promql::kahan::{self, kahan_inc};
 use crate::promql::value::{Sample, Val};
 
 fn stdvar(vals: impl Iterator<Item = f64>) -> f64 {
@@ -114,24 +114,23 @@ pub(super) fn eval(
             super::format_float(q)
         ));
     }
-    let mut out = Vec::new();
-    for s in m {
+    // The compensated sums of all series' windows, computed side by side.
+    let sums = if matches!(name, "avg_over_time" | "sum_over_time") {
+        let cols: Vec<&[f64]> = m.iter().map(|s| s.points.vs()).collect();
+        kahan::sums(&cols)
+    } else {
+        Vec::new()
+    };
+    let mut out = Vec::with_capacity(m.len());
+    for (i, s) in m.iter().enumerate() {
         // The values, read in place from the window of stored samples.
         let pts = &s.points;
         let values: &[f64] = pts.vs();
         let vals = || values.iter().copied();
         let first = values.first().copied().unwrap_or(f64::NAN);
         let v = match name {
-            "avg_over_time" => {
-                let mut k = KahanMean::default();
-                vals().for_each(|v| k.add(v));
-                Some(k.value())
-            }
-            "sum_over_time" => {
-                let mut k = KahanSum::default();
-                vals().for_each(|v| k.add(v));
-                Some(k.value())
-            }
+            "avg_over_time" => Some(kahan::mean_from_sum(sums[i], values)),
+            "sum_over_time" => Some(sums[i].value()),
             "min_over_time" => Some(
                 vals()
                     .skip(1)
