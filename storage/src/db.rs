@@ -27,8 +27,8 @@ pub(crate) const PARTITION_PREFIX: &str = "blocks_";
 /// Block cache shared by every column family of every RocksDB instance of the process
 /// (index blocks, filters and data), bytes.
 pub(crate) const BLOCK_CACHE_BYTES: usize = 16 << 20;
-/// The block cache has 2^this shards (of 4 MiB each).
-const BLOCK_CACHE_SHARD_BITS: i32 = 2;
+/// The block cache has 2^this shards: one, of the whole capacity.
+const BLOCK_CACHE_SHARD_BITS: i32 = 0;
 /// Memtable budget of one RocksDB instance across its column families, bytes: past it
 /// the largest memtable is flushed.
 const DB_WRITE_BUFFER_BYTES: usize = 32 << 20;
@@ -43,9 +43,13 @@ const INDEX_WRITE_BUFFER_BYTES: usize = 2 << 20;
 pub(crate) fn block_cache() -> &'static Cache {
     static CACHE: OnceLock<Cache> = OnceLock::new();
     CACHE.get_or_init(|| {
-        // Few shards: an entry larger than a shard's share of the capacity is not kept, and
-        // a partition's SST blocks are 1 MiB and more once decompressed (RocksDB's default
-        // would give 64 shards of 512 KiB).
+        // One shard: a partition's SST blocks are 1 MiB and more once decompressed, and
+        // an entry is only kept within its shard's share of the capacity. RocksDB's
+        // default of 64 shards of 256 KiB keeps none of them; with 4 shards of 4 MiB, the
+        // few large blocks of a node's data hash unevenly, and a shard holding three of
+        // them evicts a fourth at every read while others sit half empty: each query
+        // then decompressed a megabyte again. Reads are few and short, so one lock is
+        // not contended.
         let mut opts = LruCacheOptions::default();
         opts.set_capacity(BLOCK_CACHE_BYTES);
         opts.set_num_shard_bits(BLOCK_CACHE_SHARD_BITS);
