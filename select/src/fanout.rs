@@ -147,10 +147,9 @@ pub fn merge_samples(a: (Vec<i64>, Vec<f64>), b: (Vec<i64>, Vec<f64>)) -> (Vec<i
 pub fn merge_series(pieces: impl IntoIterator<Item = (Labels, Vec<i64>, Vec<f64>)>) -> Vec<FetchedSeries> {
     let mut merged: HashMap<Labels, (Vec<i64>, Vec<f64>)> = HashMap::new();
     for (labels, ts, vs) in pieces {
-        let piece = (ts, vs);
         let whole = match merged.remove(&labels) {
-            None => piece,
-            Some(prev) => merge_samples(prev, piece),
+            None => (ts, vs),
+            Some(prev) => merge_samples(prev, (ts, vs)),
         };
         merged.insert(labels, whole);
     }

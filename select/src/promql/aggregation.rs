@@ -98,19 +98,30 @@ impl GroupKeys {
     }
 }
 
+/// The group keys of `input` in order of first appearance, and the position in them of
+/// each input sample's key.
+fn group_indices(keys: &mut GroupKeys, input: &[Sample], m: &Option<LabelModifier>) -> (Vec<Arc<Labels>>, Vec<usize>) {
+    let mut index: HashMap<usize, usize, BuildAddrHasher> = HashMap::default();
+    let mut group_keys: Vec<Arc<Labels>> = Vec::new();
+    let group_of = input
+        .iter()
+        .map(|s| {
+            let key = keys.key(&s.labels, m);
+            *index.entry(Arc::as_ptr(&key) as usize).or_insert_with(|| {
+                group_keys.push(key);
+                group_keys.len() - 1
+            })
+        })
+        .collect();
+    (group_keys, group_of)
+}
+
 /// Groups samples by key, keeping the order of first appearance.
 fn groups(keys: &mut GroupKeys, v: Vec<Sample>, m: &Option<LabelModifier>) -> Vec<(Arc<Labels>, Vec<Sample>)> {
-    let mut index: HashMap<usize, usize, BuildAddrHasher> = HashMap::default();
-    let mut out: Vec<(Arc<Labels>, Vec<Sample>)> = Vec::new();
-    for s in v {
-        let key = keys.key(&s.labels, m);
-        match index.get(&(Arc::as_ptr(&key) as usize)) {
-            Some(&i) => out[i].1.push(s),
-            None => {
-                index.insert(Arc::as_ptr(&key) as usize, out.len());
-                out.push((key, vec![s]));
-            }
-        }
+    let (group_keys, group_of) = group_indices(keys, &v, m);
+    let mut out: Vec<(Arc<Labels>, Vec<Sample>)> = group_keys.into_iter().map(|k| (k, Vec::new())).collect();
+    for (s, g) in v.into_iter().zip(group_of) {
+        out[g].1.push(s);
     }
     out
 }
@@ -130,22 +141,12 @@ struct GroupedValues {
 
 impl GroupedValues {
     fn new(keys: &mut GroupKeys, input: &[Sample], m: &Option<LabelModifier>) -> Self {
-        let mut index: HashMap<usize, usize, BuildAddrHasher> = HashMap::default();
-        let mut group_keys: Vec<Arc<Labels>> = Vec::new();
-        let mut group_of: Vec<usize> = Vec::with_capacity(input.len());
-        let mut counts: Vec<usize> = Vec::new();
-        let mut drops: Vec<bool> = Vec::new();
-        for s in input {
-            let key = keys.key(&s.labels, m);
-            let g = *index.entry(Arc::as_ptr(&key) as usize).or_insert_with(|| {
-                group_keys.push(key);
-                counts.push(0);
-                drops.push(false);
-                counts.len() - 1
-            });
+        let (group_keys, group_of) = group_indices(keys, input, m);
+        let mut counts = vec![0usize; group_keys.len()];
+        let mut drops = vec![false; group_keys.len()];
+        for (s, &g) in input.iter().zip(&group_of) {
             counts[g] += 1;
             drops[g] |= s.drop;
-            group_of.push(g);
         }
         // A counting sort of the values by group.
         let mut starts = Vec::with_capacity(counts.len() + 1);

@@ -139,18 +139,22 @@ pub(crate) fn selector_key(matchers: &[Matcher]) -> String {
 /// the evaluator looks a selector's series up at every step of a range query, and making
 /// the matchers compiles their regexes.
 pub(crate) fn selector_key_of(vs: &VectorSelector) -> String {
+    key_of(matcher_parts(vs))
+}
+
+/// The `(name, op, value)` of each matcher of `vs`, the metric name first as a
+/// `__name__` matcher unless the braces hold one.
+fn matcher_parts(vs: &VectorSelector) -> impl Iterator<Item = (&str, MatchOp, &str)> {
     let has_name = vs.matchers.matchers.iter().any(|m| m.name == cairn_common::METRIC_NAME);
     let name = match (&vs.name, has_name) {
         (Some(name), false) => Some((cairn_common::METRIC_NAME, MatchOp::Equal, name.as_str())),
         _ => None,
     };
-    key_of(
-        name.into_iter().chain(
-            vs.matchers
-                .matchers
-                .iter()
-                .map(|m| (m.name.as_str(), match_op(&m.op), m.value.as_str())),
-        ),
+    name.into_iter().chain(
+        vs.matchers
+            .matchers
+            .iter()
+            .map(|m| (m.name.as_str(), match_op(&m.op), m.value.as_str())),
     )
 }
 
@@ -179,19 +183,9 @@ pub(crate) fn to_matchers(vs: &VectorSelector) -> Result<Vec<Matcher>, QueryErro
     if !vs.matchers.or_matchers.is_empty() {
         return Err(QueryError::Parse("'or' in label matchers is not supported".to_string()));
     }
-    let mut out = Vec::with_capacity(vs.matchers.matchers.len() + 1);
-    let has_name = vs.matchers.matchers.iter().any(|m| m.name == cairn_common::METRIC_NAME);
-    if let (Some(name), false) = (&vs.name, has_name) {
-        out.push(
-            Matcher::new(MatchOp::Equal, cairn_common::METRIC_NAME, name.clone())
-                .map_err(|e| QueryError::Parse(e.to_string()))?,
-        );
-    }
-    for m in &vs.matchers.matchers {
-        let op = match_op(&m.op);
-        out.push(Matcher::new(op, m.name.clone(), m.value.clone()).map_err(|e| QueryError::Parse(e.to_string()))?);
-    }
-    Ok(out)
+    matcher_parts(vs)
+        .map(|(name, op, value)| Matcher::new(op, name, value).map_err(|e| QueryError::Parse(e.to_string())))
+        .collect()
 }
 
 /// The instant vector at `t` (ms): per series, the latest sample in `(t - lookback, t]`,
