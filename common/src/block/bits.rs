@@ -63,16 +63,28 @@ impl<'a> BitReader<'a> {
     }
 
     /// Reads `n` bits (n ≤ 64). Errors: fewer than `n` bits remain.
+    #[inline]
     pub(crate) fn read_bits(&mut self, n: u8) -> Result<u64, CodecError> {
         let n = usize::from(n);
         if n == 0 {
             return Ok(0);
         }
+        let first = self.pos / 8;
+        // Up to 57 bits lie within the 8 bytes from the one holding the first bit: one
+        // load, where those 8 bytes exist (all but the column's last few bytes).
+        if n <= 57
+            && let Some(chunk) = self.bytes.get(first..first + 8)
+        {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            let w = u64::from_be_bytes(word) << (self.pos % 8);
+            self.pos += n;
+            return Ok(w >> (64 - n));
+        }
         if n > 64 || self.pos + n > self.bytes.len() * 8 {
             return Err(CodecError::Truncated("values"));
         }
         // The n bits lie within the 9 bytes from the one holding the first bit.
-        let first = self.pos / 8;
         let end = (first + 9).min(self.bytes.len());
         let mut window = [0u8; 16];
         window[..end - first].copy_from_slice(&self.bytes[first..end]);

@@ -160,12 +160,51 @@ fn residuals(m: &[i64], order: u8) -> Vec<i64> {
     r
 }
 
-/// Inverse of [`residuals`], on their two's-complement bits (wrapping addition is the
-/// same on both).
-fn integrate(r: &mut [u64], order: u8) {
-    for k in (1..=usize::from(order)).rev() {
-        for i in k..r.len() {
-            r[i] = r[i].wrapping_add(r[i - 1]);
+/// Inverse of [`residuals`] followed by [`value_of`], in one pass over `r`: residuals in,
+/// value bits out. Integration works on the residuals' two's-complement bits (wrapping
+/// addition is the same on both).
+fn integrate_to_values(r: &mut [u64], order: u8, decimals: u8) {
+    // 10^0 = 1 divides exactly: without decimal places the division is left out.
+    if decimals == 0 {
+        integrate_with(r, order, |m| m as f64);
+    } else {
+        let p = POW10[usize::from(decimals)];
+        integrate_with(r, order, |m| m as f64 / p);
+    }
+}
+
+#[inline(always)]
+fn integrate_with(r: &mut [u64], order: u8, value: impl Fn(i64) -> f64) {
+    match order {
+        0 => {
+            for x in r.iter_mut() {
+                *x = value(*x as i64).to_bits();
+            }
+        }
+        1 => {
+            let mut m = 0u64;
+            for x in r.iter_mut() {
+                m = m.wrapping_add(*x);
+                *x = value(m as i64).to_bits();
+            }
+        }
+        _ => {
+            // The first mantissa, then the first delta, then delta-of-deltas.
+            let (mut m, mut d) = (0u64, 0u64);
+            for (i, x) in r.iter_mut().enumerate() {
+                match i {
+                    0 => m = *x,
+                    1 => {
+                        d = *x;
+                        m = m.wrapping_add(d);
+                    }
+                    _ => {
+                        d = d.wrapping_add(*x);
+                        m = m.wrapping_add(d);
+                    }
+                }
+                *x = value(m as i64).to_bits();
+            }
         }
     }
 }
@@ -292,9 +331,14 @@ pub(crate) fn decode_into(bytes: &[u8], count: usize, packing: Packing, out: &mu
             if bits > rest.len() as u128 * 8 || rest.len() as u128 * 8 - bits >= 8 {
                 return Err(CodecError::Corrupt(S, "bit-packed length differs from the count"));
             }
-            let mut br = BitReader::new(rest);
-            for _ in 0..body {
-                res.push(base.wrapping_add(br.read_bits(w)? as i64) as u64);
+            if w == 0 {
+                // Every residual is the base (a steady counter, a constant gauge).
+                res.resize(res.len() + body, base as u64);
+            } else {
+                let mut br = BitReader::new(rest);
+                for _ in 0..body {
+                    res.push(base.wrapping_add(br.read_bits(w)? as i64) as u64);
+                }
             }
         }
         Packing::Runs => {
@@ -304,10 +348,7 @@ pub(crate) fn decode_into(bytes: &[u8], count: usize, packing: Packing, out: &mu
             }
         }
     }
-    integrate(res, order);
-    for m in res.iter_mut() {
-        *m = value_of(*m as i64, decimals).to_bits();
-    }
+    integrate_to_values(res, order, decimals);
     for (pos, bits) in exceptions {
         res[pos] = bits;
     }
