@@ -2,6 +2,8 @@
 //! anchored at both ends (Prometheus: `^(?:re)$`), and a missing label matches as the
 //! empty string.
 
+mod regex_cache;
+
 use regex::Regex;
 
 use crate::error::MatcherError;
@@ -20,7 +22,8 @@ pub enum MatchOp {
     NotRegex,
 }
 
-/// One matcher, with its regex compiled once.
+/// One matcher, with its regex compiled once (and kept for the process's later matchers
+/// of the same regex, see `matcher/regex_cache.rs`).
 #[derive(Clone, Debug)]
 pub struct Matcher {
     /// The label name the matcher tests.
@@ -46,13 +49,15 @@ impl Matcher {
         let value = value.into();
         let regex = match op {
             MatchOp::Regex | MatchOp::NotRegex => Some(
-                Regex::new(&format!("^(?s:{value})$"))
-                    .or_else(|e| Regex::new(&format!("^(?s:{})$", escape_literal_braces(&value))).map_err(|_| e))
-                    .map_err(|e| MatcherError::Regex {
-                        name: name.clone(),
-                        regex: value.clone(),
-                        reason: e.to_string(),
-                    })?,
+                regex_cache::get_or_compile(format!("^(?s:{value})$"), |pattern| {
+                    Regex::new(pattern)
+                        .or_else(|e| Regex::new(&format!("^(?s:{})$", escape_literal_braces(&value))).map_err(|_| e))
+                })
+                .map_err(|e| MatcherError::Regex {
+                    name: name.clone(),
+                    regex: value.clone(),
+                    reason: e.to_string(),
+                })?,
             ),
             MatchOp::Equal | MatchOp::NotEqual => None,
         };

@@ -76,7 +76,12 @@ impl HeadSeries {
                 let target = (self.tail.capacity() * 2).max(needed).clamp(4, TAIL_SAMPLES);
                 self.tail.reserve_exact(target - self.tail.len());
             }
-            self.tail.extend_from_slice(&samples[..n]);
+            if let [one] = samples {
+                // One sample per series and request, as Prometheus sends: no copy call.
+                self.tail.push(*one);
+            } else {
+                self.tail.extend_from_slice(&samples[..n]);
+            }
             samples = &samples[n..];
             if self.tail.len() >= TAIL_SAMPLES {
                 self.seal();

@@ -49,9 +49,18 @@ pub fn format_value(v: f64) -> String {
     format!("{v}")
 }
 
-/// Appends a JSON string literal.
+/// Appends a JSON string literal, escaped as serde_json escapes it (`"`, `\\` and the
+/// control characters below U+0020; nothing else).
 pub fn write_str(out: &mut String, s: &str) {
-    out.push_str(&serde_json::Value::from(s).to_string());
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        // Label names and values almost never need escaping: copied as they are.
+        out.reserve(s.len() + 2);
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+    } else {
+        out.push_str(&serde_json::Value::from(s).to_string());
+    }
 }
 
 /// Appends a label set as a JSON object, names in sorted order.
@@ -157,6 +166,25 @@ mod tests {
             s.push(' ');
         }
         assert_eq!(s, "1435781451.781 1435781451 1435781451.050 -1.500 0.007 ");
+    }
+
+    #[test]
+    fn strings_are_escaped_as_serde_json_escapes_them() {
+        for text in [
+            "",
+            "node_exporter",
+            "say \"hi\"",
+            "C:\\path",
+            "tab\there\nline",
+            "\u{0}\u{1f}\u{7f}",
+            "ünïcødé ✓ \u{2028}",
+            "</script>",
+        ] {
+            let mut out = String::new();
+            write_str(&mut out, text);
+            assert_eq!(out, serde_json::to_string(text).expect("serializes"), "{text:?}");
+            assert_eq!(serde_json::from_str::<String>(&out).expect("parses"), text);
+        }
     }
 
     #[test]

@@ -88,7 +88,15 @@ fn respond_strings(g: Gathered<Vec<String>>, limit: u64) -> Response {
     let mut warnings = g.warnings;
     let partial = !warnings.is_empty();
     let items = truncate(union_strings(g.answers), limit, &mut warnings);
-    let data = serde_json::Value::from(items).to_string();
+    let mut data = String::with_capacity(items.iter().map(|s| s.len() + 3).sum::<usize>() + 2);
+    data.push('[');
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            data.push(',');
+        }
+        json::write_str(&mut data, item);
+    }
+    data.push(']');
     json_response(json::success(&data, partial, &warnings, &[]))
 }
 
