@@ -142,22 +142,23 @@ impl Labels {
             account_id: u32::from_be_bytes(key.get(0..4)?.try_into().ok()?),
             project_id: u32::from_be_bytes(key.get(4..8)?.try_into().ok()?),
         };
-        let mut rest = key.get(8..)?;
-        let mut take = || -> Option<String> {
-            let len = u32::from_le_bytes(rest.get(0..4)?.try_into().ok()?) as usize;
-            let s = std::str::from_utf8(rest.get(4..4 + len)?).ok()?.to_string();
-            rest = &rest[4 + len..];
-            Some(s)
-        };
+        Some((tenant, Labels::from_key_labels(key.get(8..)?)?))
+    }
+
+    /// Decodes the labels part of a canonical key (the key without its 8 tenant bytes), as
+    /// search answers carry it in `Series.key`. `None` when the bytes are not such a part
+    /// (truncated, a name without a value, bad UTF-8).
+    pub fn from_key_labels(bytes: &[u8]) -> Option<Labels> {
+        let mut fields = KeyFields(bytes);
         let mut labels = Vec::new();
-        while let Some(name) = take() {
-            let value = take()?;
-            labels.push(Label { name, value });
+        while let Some(name) = fields.next() {
+            let value = fields.next()?;
+            labels.push(Label {
+                name: std::str::from_utf8(name.ok()?).ok()?.to_string(),
+                value: std::str::from_utf8(value.ok()?).ok()?.to_string(),
+            });
         }
-        if !rest.is_empty() {
-            return None;
-        }
-        Some((tenant, Labels(labels)))
+        Some(Labels(labels))
     }
 
     /// The labels as sent on the storage gRPC API.
@@ -185,6 +186,56 @@ impl Labels {
     /// Labels received on the storage gRPC API (sorted again; empty values dropped).
     pub fn from_proto(labels: Vec<cairn_proto::storage::Label>) -> Self {
         Labels::from_pairs(labels.into_iter().map(|l| (l.name, l.value)))
+    }
+}
+
+/// The fields of the labels part of a canonical key in order (name, value, name, …):
+/// `Some(Err(()))` at a length running past the end, then nothing.
+struct KeyFields<'a>(&'a [u8]);
+
+impl<'a> Iterator for KeyFields<'a> {
+    type Item = Result<&'a [u8], ()>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.0.is_empty() {
+            return None;
+        }
+        let field = (|| {
+            let len = u32::from_le_bytes(self.0.get(0..4)?.try_into().ok()?) as usize;
+            let field = self.0.get(4..4usize.checked_add(len)?)?;
+            Some((field, 4 + len))
+        })();
+        match field {
+            Some((field, used)) => {
+                self.0 = &self.0[used..];
+                Some(Ok(field))
+            }
+            None => {
+                self.0 = &[];
+                Some(Err(()))
+            }
+        }
+    }
+}
+
+/// Orders the labels parts of two canonical keys (without the tenant bytes) as their
+/// label sets order ([`Labels`]' `Ord`: label by label, name then value, a prefix
+/// first), without decoding them. Bytes that are not such a part order after every
+/// field that is.
+pub fn cmp_key_labels(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    // A label set orders as its flat list of fields name, value, name, …, each field
+    // by its bytes (UTF-8 orders as its bytes do).
+    let (mut fa, mut fb) = (KeyFields(a), KeyFields(b));
+    loop {
+        match (fa.next(), fb.next()) {
+            (None, None) => return std::cmp::Ordering::Equal,
+            (None, Some(_)) => return std::cmp::Ordering::Less,
+            (Some(_), None) => return std::cmp::Ordering::Greater,
+            (Some(x), Some(y)) => match x.cmp(&y) {
+                std::cmp::Ordering::Equal => {}
+                other => return other,
+            },
+        }
     }
 }
 
@@ -321,6 +372,33 @@ mod tests {
             proptest::prop_assert_eq!(&scratch, &l.canonical_key(t));
             proptest::prop_assert_eq!(series_hash_of_sorted(t, sorted.iter().copied(), &mut scratch), l.series_hash(t));
         }
+    }
+
+    proptest::proptest! {
+        /// Keys' labels parts order as their label sets do, and decode back to them. Small
+        /// alphabets, so that names and values are often prefixes of one another.
+        #[test]
+        fn key_labels_order_as_label_sets(
+            pairs in proptest::collection::vec(("[ab]{1,3}", "[ab]{0,3}"), 0..4),
+            other in proptest::collection::vec(("[ab]{1,3}", "[ab]{0,3}"), 0..4),
+        ) {
+            let t = Tenant::default();
+            let (a, b) = (Labels::from_pairs(pairs), Labels::from_pairs(other));
+            let (ka, kb) = (a.canonical_key(t), b.canonical_key(t));
+            proptest::prop_assert_eq!(cmp_key_labels(&ka[8..], &kb[8..]), a.cmp(&b));
+            proptest::prop_assert_eq!(Labels::from_key_labels(&ka[8..]), Some(a));
+        }
+    }
+
+    #[test]
+    fn malformed_key_labels_are_refused() {
+        let key = Labels::from_pairs([("job", "node")]).canonical_key(Tenant::default());
+        let part = &key[8..];
+        assert_eq!(Labels::from_key_labels(&part[..part.len() - 1]), None);
+        // A name without its value.
+        assert_eq!(Labels::from_key_labels(&part[..7]), None);
+        assert_eq!(Labels::from_key_labels(&[0xff, 0xff, 0xff, 0xff]), None);
+        assert_eq!(Labels::from_key_labels(&[]), Some(Labels::default()));
     }
 
     #[test]

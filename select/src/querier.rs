@@ -70,6 +70,7 @@ impl Querier for ClusterQuerier {
                 end_ms,
                 max_series: self.max_series,
                 accept_blocks: true,
+                accept_keys: true,
             };
             metrics::counter!("cairn_select_searches_total").increment(1);
             let gathered = self
@@ -128,7 +129,7 @@ impl Querier for ClusterQuerier {
     }
 }
 
-/// A piece of a series as a storage node sent it: labels, timestamps (ms, ascending, one
+/// A piece of a series as a storage node sent it: labels (from `key` or `labels`), timestamps (ms, ascending, one
 /// sample per timestamp) and values, from `blocks` (decoded and cut to
 /// `[start_ms, end_ms]`) or `samples_le` when set. Errors: a malformed block or
 /// `samples_le` (internal status).
@@ -143,7 +144,20 @@ fn fetched_piece(s: Series, start_ms: i64, end_ms: i64) -> Result<(Labels, Vec<i
         let (ts, vs) = samples_le::decode(&s.samples_le).map_err(tonic::Status::internal)?;
         sort_dedup(ts, vs)
     };
-    Ok((Labels::from_proto(s.labels), ts, vs))
+    Ok((series_labels(s.key, s.labels)?, ts, vs))
+}
+
+/// The labels of an answer's series: from `key` (the labels part of its canonical key)
+/// when the node sent it, else from `labels`. Errors: a key that does not decode
+/// (internal status).
+pub(crate) fn series_labels(
+    key: bytes::Bytes,
+    labels: Vec<cairn_proto::storage::Label>,
+) -> Result<Labels, tonic::Status> {
+    if key.is_empty() {
+        return Ok(Labels::from_proto(labels));
+    }
+    Labels::from_key_labels(&key).ok_or_else(|| tonic::Status::internal("search answer: a malformed series key"))
 }
 
 #[cfg(test)]

@@ -189,6 +189,7 @@ pub(crate) mod testing {
             values: samples.iter().map(|s| s.1).collect(),
             samples_le: Default::default(),
             blocks: Vec::new(),
+            key: Default::default(),
         }
     }
 

@@ -66,6 +66,24 @@ fn label_bytes(labels: &cairn_common::Labels) -> usize {
     labels.iter().map(|l| l.name.len() + l.value.len() + 8).sum()
 }
 
+/// A `Series` holding only the labels of a series whose canonical key's labels part is
+/// `key`: the key as it is when the request accepts keys, else the decoded labels.
+/// Errors: a key that does not decode (a corrupt index).
+fn series_labels(key: Vec<u8>, accept_keys: bool) -> Result<Series, StorageError> {
+    if accept_keys {
+        return Ok(Series {
+            key: key.into(),
+            ..Series::default()
+        });
+    }
+    let labels =
+        cairn_common::Labels::from_key_labels(&key).ok_or_else(|| StorageError::CorruptIndex("a series key".into()))?;
+    Ok(Series {
+        labels: labels.into_proto(),
+        ..Series::default()
+    })
+}
+
 /// Runs blocking index or partition work off the async threads.
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, StorageError> + Send + 'static,
@@ -145,17 +163,16 @@ fn search_blocks(
     let (mut series_count, mut block_count) = (0u64, 0u64);
     let ids: Vec<u64> = ids.iter().collect();
     for batch in ids.chunks(READ_BATCH) {
-        for (_, (labels, blocks)) in engine.read_series_blocks_many(tenant, batch, req.start_ms, req.end_ms)? {
+        for (_, (key, blocks)) in engine.read_series_blocks_keyed(tenant, batch, req.start_ms, req.end_ms)? {
             series_count += 1;
             if req.max_series > 0 && series_count > req.max_series {
                 return Err(StorageError::TooManySeries { limit: req.max_series });
             }
             block_count += blocks.len() as u64;
-            in_bytes += blocks.iter().map(Vec::len).sum::<usize>() + label_bytes(&labels);
+            in_bytes += blocks.iter().map(Vec::len).sum::<usize>() + key.len();
             msg.series.push(Series {
-                labels: labels.into_proto(),
                 blocks: blocks.into_iter().map(Into::into).collect(),
-                ..Series::default()
+                ..series_labels(key, req.accept_keys)?
             });
             if in_bytes >= MAX_BYTES_PER_MESSAGE {
                 if tx.blocking_send(Ok(std::mem::take(&mut msg))).is_err() {
@@ -238,20 +255,20 @@ impl Storage for StorageService {
         let sels = selectors(&req.selectors)?;
         let engine = self.engine.clone();
         let tenant = Tenant::from_proto(req.tenant.as_ref());
-        let labels =
-            blocking(move || engine.series_labels(tenant, &sels, req.start_ms, req.end_ms, limit(req.limit))).await?;
-        let (tx, rx) = mpsc::channel(labels.len().div_ceil(MAX_SERIES_PER_MESSAGE).max(1));
-        let mut labels = labels.into_iter().peekable();
-        while labels.peek().is_some() {
+        let accept_keys = req.accept_keys;
+        let series = blocking(move || {
+            engine
+                .series_keys(tenant, &sels, req.start_ms, req.end_ms, limit(req.limit))?
+                .into_iter()
+                .map(|key| series_labels(key, accept_keys))
+                .collect::<Result<Vec<Series>, StorageError>>()
+        })
+        .await?;
+        let (tx, rx) = mpsc::channel(series.len().div_ceil(MAX_SERIES_PER_MESSAGE).max(1));
+        let mut series = series.into_iter().peekable();
+        while series.peek().is_some() {
             let msg = SeriesResponse {
-                series: labels
-                    .by_ref()
-                    .take(MAX_SERIES_PER_MESSAGE)
-                    .map(|l| Series {
-                        labels: l.into_proto(),
-                        ..Default::default()
-                    })
-                    .collect(),
+                series: series.by_ref().take(MAX_SERIES_PER_MESSAGE).collect(),
             };
             // The channel has room for every chunk.
             let _ = tx.try_send(Ok(msg));

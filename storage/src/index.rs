@@ -125,22 +125,17 @@ impl Index {
         }
     }
 
-    /// The tenants and labels of series `ids` (ascending), in their order: one batched
-    /// look-up instead of one per series. `None` for an ID the index does not know.
-    pub(crate) fn series_labels_many(&self, ids: &[u64]) -> Result<Vec<Option<(Tenant, Labels)>>, StorageError> {
+    /// The canonical keys of series `ids` (ascending) as stored, in their order: one
+    /// batched look-up instead of one per series. `None` for an ID the index does not
+    /// know.
+    pub(crate) fn series_keys_many(&self, ids: &[u64]) -> Result<Vec<Option<Vec<u8>>>, StorageError> {
         let cf = self.cf(CF_SERIES_KEYS)?;
         let keys: Vec<[u8; 8]> = ids.iter().map(|id| id.to_be_bytes()).collect();
         let sorted = ids.windows(2).all(|w| w[0] < w[1]);
         self.db
             .batched_multi_get_cf(&cf, &keys, sorted)
             .into_iter()
-            .zip(ids)
-            .map(|(r, id)| match r? {
-                None => Ok(None),
-                Some(v) => Labels::from_canonical_key(&v)
-                    .map(Some)
-                    .ok_or_else(|| StorageError::CorruptIndex(format!("series key of ID {id}"))),
-            })
+            .map(|r| Ok(r?.map(|v| v.to_vec())))
             .collect()
     }
 

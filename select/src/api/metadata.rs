@@ -6,13 +6,14 @@
 
 use axum::extract::{Path, State};
 use axum::response::Response;
-use cairn_common::{Labels, Tenant};
+use cairn_common::Tenant;
 use cairn_proto::storage::{LabelNamesRequest, LabelValuesRequest, Selector, SeriesRequest};
 
 use super::params::{Params, now_ms, parse_time};
 use super::{AppState, json, json_response, match_param};
 use crate::error::SelectError;
 use crate::fanout::{Gathered, union_labels, union_strings};
+use crate::querier::series_labels;
 
 /// Default span of the metadata endpoints when `start` is absent: one day, in ms.
 const DEFAULT_SPAN_MS: i64 = 86_400_000;
@@ -113,6 +114,7 @@ pub async fn series(
         start_ms: c.start_ms,
         end_ms: c.end_ms,
         limit: node_limit(c.limit),
+        accept_keys: true,
     };
     let g = st
         .fanout
@@ -122,7 +124,9 @@ pub async fn series(
                 let mut stream = client.series(request).await?.into_inner();
                 let mut out = Vec::new();
                 while let Some(msg) = stream.message().await? {
-                    out.extend(msg.series.into_iter().map(|s| Labels::from_proto(s.labels)));
+                    for s in msg.series {
+                        out.push(series_labels(s.key, s.labels)?);
+                    }
                 }
                 Ok(out)
             }

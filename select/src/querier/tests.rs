@@ -66,6 +66,7 @@ fn series(ts: &[i64], vs: &[f64]) -> Series {
         values: vs.to_vec(),
         samples_le: Default::default(),
         blocks: Vec::new(),
+        key: Default::default(),
     }
 }
 

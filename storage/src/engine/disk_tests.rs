@@ -133,6 +133,7 @@ fn disk_bytes_per_sample_on_the_corpus() {
                 values: Vec::new(),
                 samples_le: Default::default(),
                 blocks: Vec::new(),
+                key: Default::default(),
             });
             s.timestamps_ms.push(t);
             s.values.push(f64::from_bits(v));

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 
+use cairn_common::labels::cmp_key_labels;
 use cairn_common::{Labels, Matcher, Tenant};
 use roaring::RoaringTreemap;
 
@@ -14,6 +15,16 @@ use crate::index::resolve::scopes;
 
 /// Series read together by the batched reads of searches.
 pub const READ_BATCH: usize = 256;
+
+/// The labels part of canonical key `key` (its bytes after the tenant's 8) when the key is
+/// `tenant`'s.
+fn labels_part_of(mut key: Vec<u8>, tenant: Tenant) -> Option<Vec<u8>> {
+    if key.get(..8)? != tenant.to_be_bytes().as_slice() {
+        return None;
+    }
+    key.drain(..8);
+    Some(key)
+}
 
 /// A series' labels and its blocks in precedence order, as stored.
 pub type SeriesBlocks = (Labels, Vec<Vec<u8>>);
@@ -110,6 +121,26 @@ impl Engine {
         start_ms: i64,
         end_ms: i64,
     ) -> Result<Vec<(u64, SeriesBlocks)>, StorageError> {
+        self.read_series_blocks_keyed(tenant, ids, start_ms, end_ms)?
+            .into_iter()
+            .map(|(id, (key, blocks))| {
+                let labels = Labels::from_key_labels(&key)
+                    .ok_or_else(|| StorageError::CorruptIndex(format!("series key of ID {id}")))?;
+                Ok((id, (labels, blocks)))
+            })
+            .collect()
+    }
+
+    /// [`Engine::read_series_blocks_many`] with each series' labels as the labels part of
+    /// its canonical key (without the tenant's 8 bytes), as stored: what search answers
+    /// send when the select accepts keys.
+    pub fn read_series_blocks_keyed(
+        &self,
+        tenant: Tenant,
+        ids: &[u64],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<(u64, (Vec<u8>, Vec<Vec<u8>>))>, StorageError> {
         let stored = self.partitions.read_raw_many(ids, start_ms, end_ms)?;
         let mut found: Vec<(u64, Vec<Vec<u8>>)> = Vec::with_capacity(ids.len());
         for (&id, mut stored) in ids.iter().zip(stored) {
@@ -124,19 +155,20 @@ impl Engine {
             found.push((id, blocks));
         }
         let found_ids: Vec<u64> = found.iter().map(|f| f.0).collect();
-        let labels = self.index.series_labels_many(&found_ids)?;
+        let keys = self.index.series_keys_many(&found_ids)?;
         Ok(found
             .into_iter()
-            .zip(labels)
-            .filter_map(|((id, blocks), l)| match l {
-                Some((t, labels)) if t == tenant => Some((id, (labels, blocks))),
-                _ => None,
+            .zip(keys)
+            .filter_map(|((id, blocks), key)| {
+                let labels = labels_part_of(key?, tenant)?;
+                Some((id, (labels, blocks)))
             })
             .collect())
     }
 
     /// Label sets of the series matching any selector with postings in the days of the
-    /// range: sorted, unique, at most `limit` (0 = all).
+    /// range, one per series: all of them in series ID order (`limit` 0), or the first
+    /// `limit` in label-set order.
     pub fn series_labels(
         &self,
         tenant: Tenant,
@@ -145,21 +177,39 @@ impl Engine {
         end_ms: i64,
         limit: usize,
     ) -> Result<Vec<Labels>, StorageError> {
+        self.series_keys(tenant, selectors, start_ms, end_ms, limit)?
+            .into_iter()
+            .map(|key| Labels::from_key_labels(&key).ok_or_else(|| StorageError::CorruptIndex("a series key".into())))
+            .collect()
+    }
+
+    /// [`Engine::series_labels`] as the labels parts of the series' canonical keys
+    /// (without the tenant's 8 bytes), one per series.
+    pub fn series_keys(
+        &self,
+        tenant: Tenant,
+        selectors: &[Vec<Matcher>],
+        start_ms: i64,
+        end_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<Vec<u8>>, StorageError> {
         let ids: Vec<u64> = self
             .select_any(tenant, selectors, start_ms, end_ms)?
             .into_iter()
             .collect();
         let mut out = Vec::with_capacity(ids.len());
         for batch in ids.chunks(READ_BATCH) {
-            for (t, labels) in self.index.series_labels_many(batch)?.into_iter().flatten() {
-                if t == tenant {
-                    out.push(labels);
-                }
-            }
+            out.extend(
+                self.index
+                    .series_keys_many(batch)?
+                    .into_iter()
+                    .filter_map(|key| labels_part_of(key?, tenant)),
+            );
         }
-        out.sort_unstable();
-        out.dedup();
-        if limit > 0 {
+        // Each series ID has its own key: the keys are unique. The select sorts the
+        // union of the nodes' answers; here they are sorted only to cut them at `limit`.
+        if limit > 0 && out.len() > limit {
+            out.sort_unstable_by(|a, b| cmp_key_labels(a, b));
             out.truncate(limit);
         }
         Ok(out)

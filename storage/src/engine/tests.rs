@@ -189,6 +189,7 @@ fn malformed_series_are_reported_and_valid_ones_stored() {
         values: vec![1.0],
         samples_le: Default::default(),
         blocks: Vec::new(),
+        key: Default::default(),
     };
     let out = block_on(e.write(T, vec![mismatched, series("m", "good", &[(base, 1.0)]), no_name])).expect("write");
     assert_eq!(out.rows, 1);
@@ -215,8 +216,11 @@ fn tenants_are_isolated_and_index_lookups_are_sorted_and_limited() {
     block_on(e.write(other, vec![series("up", "z", &[(base, 1.0)])])).expect("w other");
     let all = [name_eq("up")];
     let labels = e.series_labels(T, &all, base, base, 0).expect("series");
-    let jobs: Vec<_> = labels.iter().map(|l| l.get("job").unwrap_or("")).collect();
+    let mut jobs: Vec<_> = labels.iter().map(|l| l.get("job").unwrap_or("")).collect();
+    jobs.sort_unstable();
     assert_eq!(jobs, ["a", "b"]);
+    let first = e.series_labels(T, &all, base, base, 1).expect("limited");
+    assert_eq!(first.iter().map(|l| l.get("job")).collect::<Vec<_>>(), [Some("a")]);
     assert_eq!(e.series_labels(T, &all, base, base, 1).expect("limited").len(), 1);
     assert_eq!(
         e.label_names(T, &[], base, base, 0).expect("names"),

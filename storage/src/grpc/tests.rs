@@ -7,7 +7,8 @@ use crate::StorageConfig;
 use cairn_common::block;
 use cairn_proto::storage::storage_client::StorageClient;
 use cairn_proto::storage::{
-    Label, LabelValuesRequest, Matcher, SearchRequest, Selector, Series, Tenant, WriteRequest, matcher::Op,
+    Label, LabelValuesRequest, Matcher, SearchRequest, Selector, Series, SeriesRequest, Tenant, WriteRequest,
+    matcher::Op,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -65,13 +66,14 @@ fn search(start_ms: i64, end_ms: i64, max_series: u64) -> SearchRequest {
         end_ms,
         max_series,
         accept_blocks: false,
+        accept_keys: false,
     }
 }
 
 /// The series of a search answer, with their samples (sent as `samples_le`) decoded into
-/// `timestamps_ms` and `values`. The same search is also asked for as blocks
-/// (`accept_blocks`): read as a select node reads them, they must give the same series
-/// and samples, bit for bit.
+/// `timestamps_ms` and `values`. The same search is also asked for as blocks with keys
+/// (`accept_blocks`, `accept_keys`): read as a select node reads them, they must give the
+/// same series and samples, bit for bit.
 async fn collect(
     client: &mut StorageClient<tonic::transport::Channel>,
     req: SearchRequest,
@@ -92,6 +94,7 @@ async fn collect(
     }
     let as_blocks = SearchRequest {
         accept_blocks: true,
+        accept_keys: true,
         ..req
     };
     let mut stream = client.search(as_blocks).await?.into_inner();
@@ -99,11 +102,13 @@ async fn collect(
     while let Some(msg) = stream.message().await? {
         for s in msg.series {
             assert!(s.samples_le.is_empty() && !s.blocks.is_empty(), "answers use blocks");
+            assert!(s.labels.is_empty() && !s.key.is_empty(), "answers use keys");
+            let labels = cairn_common::Labels::from_key_labels(&s.key).expect("key decodes");
             let (ts, vs) = block::read::samples_in_range(&s.blocks, start_ms, end_ms).expect("blocks decode");
             // A block may overlap the range without a sample in it.
             if !ts.is_empty() {
                 let bits: Vec<u64> = vs.iter().map(|v| v.to_bits()).collect();
-                from_blocks.push((s.labels, ts, bits));
+                from_blocks.push((labels.into_proto(), ts, bits));
             }
         }
     }
@@ -143,6 +148,7 @@ async fn write_search_restart_search() {
                 values: ts.iter().map(|t| (*t % 1000) as f64).collect(),
                 samples_le: Default::default(),
                 blocks: Vec::new(),
+                key: Default::default(),
             },
             Series {
                 labels: vec![label("__name__", "up"), label("job", "b")],
@@ -150,6 +156,7 @@ async fn write_search_restart_search() {
                 values: vec![f64::from_bits(cairn_common::STALE_NAN_BITS)],
                 samples_le: Default::default(),
                 blocks: Vec::new(),
+                key: Default::default(),
             },
             // Malformed: no values.
             Series {
@@ -158,6 +165,7 @@ async fn write_search_restart_search() {
                 values: vec![],
                 samples_le: Default::default(),
                 blocks: Vec::new(),
+                key: Default::default(),
             },
         ],
         ..Default::default()
@@ -172,6 +180,32 @@ async fn write_search_restart_search() {
         .await
         .expect("search");
     assert_eq!(got.len(), 2, "the valid series of the request are stored");
+    // The Series rpc gives the same label sets, in the same order, as labels or as keys.
+    let mut answers = Vec::new();
+    for accept_keys in [false, true] {
+        let req = SeriesRequest {
+            tenant: write.tenant,
+            selectors: search(0, 0, 0).selector.into_iter().collect(),
+            start_ms: now - 200_000,
+            end_ms: now,
+            limit: 0,
+            accept_keys,
+        };
+        let mut stream = client.series(req).await.expect("series").into_inner();
+        let mut got = Vec::new();
+        while let Some(msg) = stream.message().await.expect("series message") {
+            for s in msg.series {
+                assert_eq!(s.key.is_empty(), !accept_keys, "keys only when accepted");
+                got.push(match accept_keys {
+                    true => cairn_common::Labels::from_key_labels(&s.key).expect("key decodes"),
+                    false => cairn_common::Labels::from_proto(s.labels),
+                });
+            }
+        }
+        answers.push(got);
+    }
+    assert_eq!(answers[0].len(), 2);
+    assert_eq!(answers[0], answers[1]);
     let too_many = collect(&mut client, search(now - 200_000, now, 1))
         .await
         .expect_err("limit");
@@ -265,6 +299,7 @@ async fn a_long_series_is_streamed_in_pieces_in_time_order() {
                 values: ts.iter().map(|t| *t as f64).collect(),
                 samples_le: Default::default(),
                 blocks: Vec::new(),
+                key: Default::default(),
             }],
             ..Default::default()
         })

@@ -24,6 +24,7 @@ fn proto_series(pairs: &[(&str, &str)], t: i64, v: f64) -> Series {
         values: vec![v],
         samples_le: Default::default(),
         blocks: Vec::new(),
+        key: Default::default(),
     }
 }
 
