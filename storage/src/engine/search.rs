@@ -26,6 +26,10 @@ fn labels_part_of(mut key: Vec<u8>, tenant: Tenant) -> Option<Vec<u8>> {
     Some(key)
 }
 
+/// The labels part of a series' canonical key and its blocks in precedence order, as
+/// stored.
+pub type KeyedBlocks = (Vec<u8>, Vec<Vec<u8>>);
+
 /// A series' labels and its blocks in precedence order, as stored.
 pub type SeriesBlocks = (Labels, Vec<Vec<u8>>);
 
@@ -140,7 +144,7 @@ impl Engine {
         ids: &[u64],
         start_ms: i64,
         end_ms: i64,
-    ) -> Result<Vec<(u64, (Vec<u8>, Vec<Vec<u8>>))>, StorageError> {
+    ) -> Result<Vec<(u64, KeyedBlocks)>, StorageError> {
         let stored = self.partitions.read_raw_many(ids, start_ms, end_ms)?;
         let mut found: Vec<(u64, Vec<Vec<u8>>)> = Vec::with_capacity(ids.len());
         for (&id, mut stored) in ids.iter().zip(stored) {
