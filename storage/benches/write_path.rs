@@ -92,6 +92,7 @@ fn requests(corpus: &[CorpusSeries]) -> Vec<Vec<Series>> {
                 values: vec![v],
                 samples_le: Default::default(),
                 blocks: Vec::new(),
+                key: Default::default(),
             });
         }
     }
