@@ -20,7 +20,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use crate::engine::Engine;
-use crate::engine::search::READ_BATCH;
+use crate::engine::search::{READ_BATCH, labels_of_key};
 use crate::error::StorageError;
 
 /// Most samples in one streamed `SearchResponse` (16 bytes each on the wire, in
@@ -69,15 +69,14 @@ fn label_bytes(labels: &cairn_common::Labels) -> usize {
 /// A `Series` holding only the labels of a series whose canonical key's labels part is
 /// `key`: the key as it is when the request accepts keys, else the decoded labels.
 /// Errors: a key that does not decode (a corrupt index).
-fn series_labels(key: Vec<u8>, accept_keys: bool) -> Result<Series, StorageError> {
+fn series_with_labels(key: Vec<u8>, accept_keys: bool) -> Result<Series, StorageError> {
     if accept_keys {
         return Ok(Series {
             key: key.into(),
             ..Series::default()
         });
     }
-    let labels =
-        cairn_common::Labels::from_key_labels(&key).ok_or_else(|| StorageError::CorruptIndex("a series key".into()))?;
+    let labels = labels_of_key(&key, || "a series key".into())?;
     Ok(Series {
         labels: labels.into_proto(),
         ..Series::default()
@@ -172,7 +171,7 @@ fn search_blocks(
             in_bytes += blocks.iter().map(Vec::len).sum::<usize>() + key.len();
             msg.series.push(Series {
                 blocks: blocks.into_iter().map(Into::into).collect(),
-                ..series_labels(key, req.accept_keys)?
+                ..series_with_labels(key, req.accept_keys)?
             });
             if in_bytes >= MAX_BYTES_PER_MESSAGE {
                 if tx.blocking_send(Ok(std::mem::take(&mut msg))).is_err() {
@@ -260,7 +259,7 @@ impl Storage for StorageService {
             engine
                 .series_keys(tenant, &sels, req.start_ms, req.end_ms, limit(req.limit))?
                 .into_iter()
-                .map(|key| series_labels(key, accept_keys))
+                .map(|key| series_with_labels(key, accept_keys))
                 .collect::<Result<Vec<Series>, StorageError>>()
         })
         .await?;

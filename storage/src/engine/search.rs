@@ -30,6 +30,12 @@ fn labels_part_of(mut key: Vec<u8>, tenant: Tenant) -> Option<Vec<u8>> {
 /// stored.
 pub type KeyedBlocks = (Vec<u8>, Vec<Vec<u8>>);
 
+/// The labels of the labels part of a canonical key. Errors: bytes that are not such a
+/// part (a corrupt index; `what` names the key in the message).
+pub(crate) fn labels_of_key(key: &[u8], what: impl FnOnce() -> String) -> Result<Labels, StorageError> {
+    Labels::from_key_labels(key).ok_or_else(|| StorageError::CorruptIndex(what()))
+}
+
 /// A series' labels and its blocks in precedence order, as stored.
 pub type SeriesBlocks = (Labels, Vec<Vec<u8>>);
 
@@ -128,8 +134,7 @@ impl Engine {
         self.read_series_blocks_keyed(tenant, ids, start_ms, end_ms)?
             .into_iter()
             .map(|(id, (key, blocks))| {
-                let labels = Labels::from_key_labels(&key)
-                    .ok_or_else(|| StorageError::CorruptIndex(format!("series key of ID {id}")))?;
+                let labels = labels_of_key(&key, || format!("series key of ID {id}"))?;
                 Ok((id, (labels, blocks)))
             })
             .collect()
@@ -183,7 +188,7 @@ impl Engine {
     ) -> Result<Vec<Labels>, StorageError> {
         self.series_keys(tenant, selectors, start_ms, end_ms, limit)?
             .into_iter()
-            .map(|key| Labels::from_key_labels(&key).ok_or_else(|| StorageError::CorruptIndex("a series key".into())))
+            .map(|key| labels_of_key(&key, || "a series key".into()))
             .collect()
     }
 

@@ -164,12 +164,12 @@ fn residuals(m: &[i64], order: u8) -> Vec<i64> {
 /// value bits out. Integration works on the residuals' two's-complement bits (wrapping
 /// addition is the same on both).
 fn integrate_to_values(r: &mut [u64], order: u8, decimals: u8) {
-    // 10^0 = 1 divides exactly: without decimal places the division is left out.
+    // 10^0 = 1 divides exactly: without decimal places `value_of` is the conversion
+    // alone, and the loop is made without the division.
     if decimals == 0 {
         integrate_with(r, order, |m| m as f64);
     } else {
-        let p = POW10[usize::from(decimals)];
-        integrate_with(r, order, |m| m as f64 / p);
+        integrate_with(r, order, |m| value_of(m, decimals));
     }
 }
 
