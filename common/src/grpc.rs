@@ -50,3 +50,15 @@ pub fn storage_client(addr: &str) -> Result<StorageClient<Channel>, String> {
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES))
 }
+
+/// Response header of a storage node's `Search` answer: the node's write epoch as a
+/// decimal number, read before the search read any data. It changes whenever data older
+/// than a few minutes changed on the node (a late sample, a dropped partition, a
+/// restart); select nodes compare it to decide whether a cached query result is exact.
+pub const WRITE_EPOCH_HEADER: &str = "cairn-write-epoch";
+
+/// A sample at least this much (ms) older than a storage node's clock makes its write
+/// late, and changes the node's write epoch: 2 minutes. Select nodes cache query results
+/// only for times older than their `--search-cache-timestamp-offset`, which must be
+/// larger; the difference is the clock skew between nodes the cache tolerates.
+pub const LATE_WRITE_MS: i64 = 2 * 60_000;

@@ -22,6 +22,7 @@ use axum::routing::get;
 
 use crate::fanout::Fanout;
 use crate::promql::Engine;
+use crate::result_cache::ResultCache;
 use params::Params;
 
 /// What every handler needs.
@@ -39,6 +40,8 @@ pub struct AppState {
     pub deny_partial_response: bool,
     /// `--dedup-interval` in ms (0 = off).
     pub dedup_interval_ms: i64,
+    /// Range query results (`--search-cache-max-bytes`).
+    pub result_cache: Arc<ResultCache>,
 }
 
 impl AppState {

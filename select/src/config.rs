@@ -46,9 +46,32 @@ pub struct SelectConfig {
     /// one either way.
     #[arg(long, env = "CAIRN_DEDUP_INTERVAL", default_value = "0", value_parser = cairn_common::duration::parse_duration)]
     pub dedup_interval: Duration,
+    /// Most bytes (estimated) of range query results kept to answer repeated range
+    /// queries (dashboards that refresh) by evaluating only the steps not kept, as
+    /// VictoriaMetrics' rollup result cache; 0 turns the cache off. Requests may skip it
+    /// with `nocache=1`. See docs/architecture.md for why kept steps stay exact.
+    #[arg(long, env = "CAIRN_SEARCH_CACHE_MAX_BYTES", default_value_t = 64 << 20)]
+    pub search_cache_max_bytes: usize,
+    /// Only steps at least this much older than now are kept in the result cache. Must
+    /// be at least 2m: storage nodes report samples older than 2 minutes as late, and
+    /// the difference is the clock skew between nodes that the cache tolerates.
+    #[arg(long, env = "CAIRN_SEARCH_CACHE_TIMESTAMP_OFFSET", default_value = "5m", value_parser = parse_cache_offset)]
+    pub search_cache_timestamp_offset: Duration,
     /// Write the bound address here (`http=ADDR`) once serving; for tests and scripts.
     #[arg(long, env = "CAIRN_LISTEN_ADDR_FILE")]
     pub listen_addr_file: Option<PathBuf>,
+}
+
+/// `--search-cache-timestamp-offset`: a Prometheus duration of at least
+/// [`cairn_common::grpc::LATE_WRITE_MS`].
+fn parse_cache_offset(s: &str) -> Result<Duration, String> {
+    let d = cairn_common::duration::parse_duration(s).map_err(|e| e.to_string())?;
+    if d.as_millis() < cairn_common::grpc::LATE_WRITE_MS as u128 {
+        return Err(format!(
+            "{s} is shorter than 2m: storage nodes report only samples older than 2 minutes as late"
+        ));
+    }
+    Ok(d)
 }
 
 impl SelectConfig {
@@ -78,5 +101,32 @@ mod tests {
             Args::try_parse_from(["select", "--storage-node", "a:1", "--dedup-interval", "1m30s"]).expect("parse");
         assert_eq!(args.cfg.dedup_interval, Duration::from_secs(90));
         assert!(Args::try_parse_from(["select", "--storage-node", "a:1", "--dedup-interval", "15"]).is_err());
+    }
+
+    #[test]
+    fn the_cache_offset_is_five_minutes_by_default_and_never_under_two() {
+        let args = Args::try_parse_from(["select", "--storage-node", "a:1"]).expect("parse");
+        assert_eq!(args.cfg.search_cache_timestamp_offset, Duration::from_secs(300));
+        assert_eq!(args.cfg.search_cache_max_bytes, 64 << 20);
+        let args = Args::try_parse_from([
+            "select",
+            "--storage-node",
+            "a:1",
+            "--search-cache-timestamp-offset",
+            "2m",
+        ])
+        .expect("parse");
+        assert_eq!(args.cfg.search_cache_timestamp_offset, Duration::from_secs(120));
+        let err = Args::try_parse_from([
+            "select",
+            "--storage-node",
+            "a:1",
+            "--search-cache-timestamp-offset",
+            "1m",
+        ])
+        .err()
+        .expect("1m is refused");
+        assert!(err.to_string().contains("--search-cache-timestamp-offset"), "{err}");
+        assert!(err.to_string().contains("shorter than 2m"), "{err}");
     }
 }

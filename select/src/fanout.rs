@@ -38,11 +38,23 @@ pub struct Fanout {
 pub struct Gathered<T> {
     /// One entry per node that answered.
     pub answers: Vec<T>,
+    /// The position in `--storage-node` of the node of each answer.
+    pub nodes: Vec<usize>,
     /// One message per node that did not; non-empty means the result is partial.
     pub warnings: Vec<String>,
 }
 
 impl Fanout {
+    /// How many storage nodes there are.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Whether there is no storage node (never, once built from a checked flag).
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
     /// Clients for `addrs`. Errors: an address that is not a URI.
     pub fn new(addrs: &[String]) -> Result<Self, SelectError> {
         let nodes = addrs
@@ -70,10 +82,14 @@ impl Fanout {
     {
         let outcomes = join_all(self.nodes.iter().map(|n| call(n.client.clone()))).await;
         let mut answers = Vec::with_capacity(outcomes.len());
+        let mut nodes = Vec::with_capacity(outcomes.len());
         let mut warnings = Vec::new();
-        for (node, outcome) in self.nodes.iter().zip(outcomes) {
+        for (i, (node, outcome)) in self.nodes.iter().zip(outcomes).enumerate() {
             match outcome {
-                Ok(t) => answers.push(t),
+                Ok(t) => {
+                    answers.push(t);
+                    nodes.push(i);
+                }
                 Err(status) => match status.code() {
                     Code::InvalidArgument => return Err(QueryError::BadData(status.message().to_string())),
                     Code::ResourceExhausted => {
@@ -102,7 +118,11 @@ impl Fanout {
                 warnings.join("; ")
             )));
         }
-        Ok(Gathered { answers, warnings })
+        Ok(Gathered {
+            answers,
+            nodes,
+            warnings,
+        })
     }
 }
 

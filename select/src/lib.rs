@@ -6,6 +6,7 @@
 //!   answers are merged per series (one sample per timestamp) and a node that does not
 //!   answer makes the result partial.
 //! - [`dedup`]: `--dedup-interval`, one sample per series per interval after the merge.
+//! - [`result_cache`]: steps of range query results kept for repeated queries.
 
 pub mod api;
 pub mod config;
@@ -14,6 +15,7 @@ pub mod error;
 pub mod fanout;
 pub mod promql;
 pub mod querier;
+pub mod result_cache;
 
 pub use config::SelectConfig;
 pub use error::SelectError;
@@ -21,6 +23,8 @@ pub use error::SelectError;
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
+
+use crate::result_cache::ResultCache;
 
 /// Runs a select node until `shutdown` is cancelled: binds `cfg.http_listen`, writes
 /// `cfg.listen_addr_file` (line `http=ADDR`) once serving, and on shutdown stops accepting
@@ -41,6 +45,10 @@ pub async fn run(cfg: SelectConfig, shutdown: CancellationToken) -> Result<(), S
         max_series: cfg.search_max_series,
         deny_partial_response: cfg.deny_partial_response,
         dedup_interval_ms: i64::try_from(cfg.dedup_interval.as_millis()).unwrap_or(i64::MAX),
+        result_cache: Arc::new(ResultCache::new(
+            cfg.search_cache_max_bytes,
+            i64::try_from(cfg.search_cache_timestamp_offset.as_millis()).unwrap_or(i64::MAX),
+        )),
     };
     let listener = cairn_common::http::bind(&cfg.http_listen).await?;
     let addr = listener.local_addr()?;

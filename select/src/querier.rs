@@ -5,9 +5,10 @@
 //! storage nodes sent are merged per series ([`merge_series`], one sample per timestamp),
 //! then thinned to one sample per `--dedup-interval` ([`dedup_interval`]) when it is set.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
+use cairn_common::grpc::WRITE_EPOCH_HEADER;
 use cairn_common::{Labels, Matcher, Tenant, block, samples_le};
 use cairn_proto::storage::{SearchRequest, Selector, Series};
 use futures::future::BoxFuture;
@@ -24,6 +25,18 @@ pub struct ClusterQuerier {
     max_series: u64,
     dedup_interval_ms: i64,
     partial: AtomicBool,
+    epochs: Mutex<Epochs>,
+}
+
+/// The write epochs the storage nodes sent with this request's searches (see
+/// `cairn_common::grpc::WRITE_EPOCH_HEADER`), by position in `--storage-node`.
+#[derive(Debug, Default)]
+struct Epochs {
+    /// 0 where no search reached the node yet.
+    by_node: Vec<u64>,
+    /// A node sent two different epochs, or none: the data changed during the request,
+    /// or the node does not tell.
+    unsure: bool,
 }
 
 impl ClusterQuerier {
@@ -31,12 +44,16 @@ impl ClusterQuerier {
     /// per storage node.
     pub fn new(fanout: Arc<Fanout>, tenant: Tenant, deny_partial: bool, max_series: u64) -> Self {
         ClusterQuerier {
-            fanout,
             tenant,
             deny_partial,
             max_series,
             dedup_interval_ms: 0,
             partial: AtomicBool::new(false),
+            epochs: Mutex::new(Epochs {
+                by_node: vec![0; fanout.len()],
+                unsure: false,
+            }),
+            fanout,
         }
     }
 
@@ -50,6 +67,39 @@ impl ClusterQuerier {
     /// Whether any search of this request was answered by only some storage nodes.
     pub fn is_partial(&self) -> bool {
         self.partial.load(Ordering::Relaxed)
+    }
+
+    /// The write epoch of each storage node (by position in `--storage-node`; 0 for a
+    /// node no search reached) as its searches for this request reported it, read
+    /// before they read data. `None` when a node reported two different epochs or none,
+    /// or an answer was partial: what was read may then be a mix of before and after a
+    /// change. Two requests with equal epochs read the same data older than
+    /// `cairn_common::grpc::LATE_WRITE_MS`.
+    pub fn write_epochs(&self) -> Option<Vec<u64>> {
+        let epochs = self.epochs.lock().ok()?;
+        (!epochs.unsure && !self.is_partial()).then(|| epochs.by_node.clone())
+    }
+
+    /// Forgets the partial flag and the epochs of earlier searches, for a new
+    /// evaluation with this querier.
+    pub fn reset(&self) {
+        self.partial.store(false, Ordering::Relaxed);
+        if let Ok(mut epochs) = self.epochs.lock() {
+            epochs.by_node.iter_mut().for_each(|e| *e = 0);
+            epochs.unsure = false;
+        }
+    }
+
+    /// Notes the epoch node `node` sent with a search answer (`None`: no header).
+    fn note_epoch(&self, node: usize, epoch: Option<u64>) {
+        let Ok(mut epochs) = self.epochs.lock() else {
+            return;
+        };
+        match (epoch, epochs.by_node.get(node).copied()) {
+            (Some(e), Some(0)) => epochs.by_node[node] = e,
+            (Some(e), Some(seen)) if seen == e => {}
+            _ => epochs.unsure = true,
+        }
     }
 }
 
@@ -78,7 +128,13 @@ impl Querier for ClusterQuerier {
                 .gather(self.deny_partial, |mut client| {
                     let request = request.clone();
                     async move {
-                        let mut stream = client.search(request).await?.into_inner();
+                        let response = client.search(request).await?;
+                        let epoch = response
+                            .metadata()
+                            .get(WRITE_EPOCH_HEADER)
+                            .and_then(|v| v.to_str().ok())
+                            .and_then(|v| v.parse::<u64>().ok());
+                        let mut stream = response.into_inner();
                         // Each message is decoded on a blocking thread while the next
                         // one arrives: the nodes' answers decode on all cores at once.
                         let mut decoding = Vec::new();
@@ -97,14 +153,17 @@ impl Querier for ClusterQuerier {
                                 .map_err(|e| tonic::Status::internal(format!("decoding a search answer: {e}")))??;
                             series.extend(pieces);
                         }
-                        Ok(series)
+                        Ok((epoch, series))
                     }
                 })
                 .await?;
             if !gathered.warnings.is_empty() {
                 self.partial.store(true, Ordering::Relaxed);
             }
-            let mut series = merge_series(gathered.answers.into_iter().flatten());
+            for (&node, (epoch, _)) in gathered.nodes.iter().zip(&gathered.answers) {
+                self.note_epoch(node, *epoch);
+            }
+            let mut series = merge_series(gathered.answers.into_iter().flat_map(|(_, series)| series));
             // A block can overlap the range without a sample in it.
             series.retain(|s| !s.timestamps.is_empty());
             if self.dedup_interval_ms > 0 {

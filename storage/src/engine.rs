@@ -11,6 +11,7 @@ pub(crate) mod search;
 mod series_cache;
 mod usage;
 mod write;
+mod write_epoch;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -36,6 +37,8 @@ pub use flush::FlushStats;
 pub use merge::CompactStats;
 pub use usage::IndexUsage;
 pub use write::{PendingWrite, PreparedWrite, WriteOutcome};
+use write_epoch::WriteEpoch;
+pub use write_epoch::{LATE_WRITE_MS, WRITE_EPOCH_HEADER};
 
 /// How to open an engine.
 #[derive(Clone, Debug)]
@@ -76,6 +79,8 @@ pub struct Engine {
     unmerged: Mutex<BTreeMap<(u32, u64), Unmerged>>,
     /// Keeps merge steps one at a time.
     merge_lock: Mutex<()>,
+    /// Changes when data older than a few minutes changes (see [`write_epoch`]).
+    write_epoch: WriteEpoch,
 }
 
 /// Now in ms since the Unix epoch.
@@ -121,6 +126,7 @@ impl Engine {
             flush_seq: AtomicU64::new(flush_seq),
             unmerged: Mutex::new(BTreeMap::new()),
             merge_lock: Mutex::new(()),
+            write_epoch: WriteEpoch::new(),
         };
         engine.load_unmerged()?;
         let last_segment = engine.replay()?;
@@ -136,6 +142,13 @@ impl Engine {
         metrics::gauge!("cairn_storage_partitions").set(engine.partitions.days().len() as f64);
         metrics::gauge!("cairn_storage_partition_bytes").set(engine.partitions.bytes() as f64);
         Ok(engine)
+    }
+
+    /// The node's write epoch (see [`write_epoch`]): read it before reading data; a
+    /// later read that gives the same value means no late sample arrived and no
+    /// partition was dropped in between.
+    pub fn write_epoch(&self) -> u64 {
+        self.write_epoch.get()
     }
 
     fn send(&self, cmd: Command) -> Result<(), StorageError> {

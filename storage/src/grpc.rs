@@ -19,8 +19,8 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
-use crate::engine::Engine;
 use crate::engine::search::{READ_BATCH, labels_of_key};
+use crate::engine::{Engine, WRITE_EPOCH_HEADER};
 use crate::error::StorageError;
 
 /// Most samples in one streamed `SearchResponse` (16 bytes each on the wire, in
@@ -237,13 +237,19 @@ impl Storage for StorageService {
         };
         let (tx, rx) = mpsc::channel(2);
         let engine = self.engine.clone();
+        // Read before the search reads any data (see `write_epoch`).
+        let epoch = engine.write_epoch();
         tokio::task::spawn_blocking(move || {
             if let Err(e) = search_blocking(&engine, req, matchers, &tx) {
                 tracing::debug!(error = %e, "search failed");
                 let _ = tx.blocking_send(Err(e.to_status()));
             }
         });
-        Ok(Response::new(ReceiverStream::new(rx)))
+        let mut response = Response::new(ReceiverStream::new(rx));
+        response
+            .metadata_mut()
+            .insert(WRITE_EPOCH_HEADER, tonic::metadata::MetadataValue::from(epoch));
+        Ok(response)
     }
 
     type SeriesStream = ReceiverStream<Result<SeriesResponse, Status>>;

@@ -6,5 +6,6 @@ mod crash;
 mod local;
 mod prometheus_e2e;
 mod query_api;
+mod result_cache;
 mod sharding;
 mod support;

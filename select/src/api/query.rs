@@ -10,8 +10,9 @@ use cairn_common::Tenant;
 use super::params::{Params, now_ms, parse_duration_ms, parse_time};
 use super::{AppState, json, json_response};
 use crate::error::SelectError;
-use crate::promql::{QueryError, QueryOutput};
+use crate::promql::{Engine, QueryError, QueryOutput};
 use crate::querier::ClusterQuerier;
+use crate::result_cache::{self, Key, ResultCache};
 
 /// Prometheus refuses range queries of more points than this (`api.go`).
 const MAX_POINTS_PER_SERIES: i64 = 11_000;
@@ -85,7 +86,8 @@ pub async fn instant(
 }
 
 /// `GET|POST /select/{tenant}/prometheus/api/v1/query_range`: `query`, `start`, `end`,
-/// `step`, `timeout`. Errors as Prometheus: end before start, step not positive, or more
+/// `step`, `timeout`, `nocache=1` (evaluate every step; the result cache is neither read
+/// nor filled). Errors as Prometheus: end before start, step not positive, or more
 /// than 11,000 points per series.
 pub async fn range(
     State(st): State<AppState>,
@@ -116,8 +118,57 @@ pub async fn range(
     let querier = ClusterQuerier::new(Arc::clone(&st.fanout), tenant, st.deny_partial(&params), st.max_series)
         .with_dedup_interval(st.dedup_interval_ms);
     let engine = Arc::clone(&st.engine);
-    answer(querier, limit, "range", async move |q| {
-        engine.range(q, &query, start, end, step).await
+    let cache = (st.result_cache.is_enabled() && !params.flag("nocache") && result_cache::cacheable(&query))
+        .then(|| (Arc::clone(&st.result_cache), Key::new(tenant, &query, start, step)));
+    answer(querier, limit, "range", async move |q| match cache {
+        None => engine.range(q, &query, start, end, step).await,
+        Some((cache, key)) => {
+            let range = Range { start, end, step };
+            cached_range(&engine, &cache, key, q, &query, range).await
+        }
     })
     .await
+}
+
+/// The steps of a range query: first and last step and the distance between steps, ms.
+struct Range {
+    start: i64,
+    end: i64,
+    step: i64,
+}
+
+/// A range query through the result cache (see [`result_cache`]): the steps the cache
+/// holds followed by the later steps evaluated now, when the storage nodes report the
+/// write epochs the kept steps were computed with; otherwise every step evaluated. The
+/// old-enough steps of the answer are kept for the next request.
+async fn cached_range(
+    engine: &Engine,
+    cache: &ResultCache,
+    key: Key,
+    q: &ClusterQuerier,
+    query: &str,
+    r: Range,
+) -> Result<QueryOutput, QueryError> {
+    let outcome = match cache.lookup(&key, r.start, r.end) {
+        Some(cached) => {
+            let tail = engine.range(q, query, cached.end_ms + r.step, r.end, r.step).await?;
+            if q.write_epochs().as_ref() == Some(&cached.epochs) {
+                metrics::counter!("cairn_select_result_cache_requests_total", "outcome" => "hit").increment(1);
+                let epochs = cached.epochs.clone();
+                let out = result_cache::join(cached, tail);
+                cache.store(key, r.start, &out, epochs, now_ms());
+                return Ok(out);
+            }
+            cache.forget(&key);
+            q.reset();
+            "stale"
+        }
+        None => "miss",
+    };
+    metrics::counter!("cairn_select_result_cache_requests_total", "outcome" => outcome).increment(1);
+    let out = engine.range(q, query, r.start, r.end, r.step).await?;
+    if let Some(epochs) = q.write_epochs() {
+        cache.store(key, r.start, &out, epochs, now_ms());
+    }
+    Ok(out)
 }

@@ -113,6 +113,7 @@ impl Engine {
         self.days_indexed.lock().written.retain(|&(_, d)| d >= first_kept);
         self.unmerged.lock().retain(|(d, _), _| *d >= first_kept);
         if !dropped.is_empty() {
+            self.write_epoch.bump();
             metrics::counter!("cairn_storage_partitions_dropped_total").increment(dropped.len() as u64);
             metrics::gauge!("cairn_storage_partitions").set(self.partitions.days().len() as f64);
             tracing::info!(days = ?dropped.iter().map(|d| crate::day::format_day(*d)).collect::<Vec<_>>(), "dropped partitions past retention");

@@ -22,6 +22,7 @@ use crate::block::Sample;
 use crate::day::day_of;
 use crate::engine::commit::{Command, Commit, SampleRuns};
 use crate::engine::series_cache::{Fingerprint, Found};
+use crate::engine::write_epoch::{WriteEpoch, is_late};
 use crate::engine::{Engine, now_ms};
 use crate::error::StorageError;
 use crate::index::hash::IndexedDays;
@@ -42,6 +43,8 @@ pub struct PendingWrite {
     outcome: WriteOutcome,
     rows: u64,
     wait: Option<tokio::sync::oneshot::Receiver<Result<(), String>>>,
+    /// Set when the write is late: the epoch to bump once its samples are in the head.
+    late: Option<WriteEpoch>,
 }
 
 impl PendingWrite {
@@ -50,8 +53,12 @@ impl PendingWrite {
     pub async fn finish(self) -> Result<WriteOutcome, StorageError> {
         let mut outcome = self.outcome;
         if let Some(wait) = self.wait {
-            wait.await
-                .map_err(|_| StorageError::WalClosed("the commit thread has stopped".into()))?
+            let done = wait.await;
+            // Bumped whatever the outcome: a failed commit may have reached the head.
+            if let Some(epoch) = &self.late {
+                epoch.bump();
+            }
+            done.map_err(|_| StorageError::WalClosed("the commit thread has stopped".into()))?
                 .map_err(StorageError::WalClosed)?;
             metrics::counter!("cairn_storage_rows_ingested_total").increment(self.rows);
             outcome.rows = self.rows;
@@ -543,12 +550,14 @@ impl Engine {
                 },
                 rows: 0,
                 wait: None,
+                late: None,
             });
         }
         if !cached_days {
             self.index_request_days(tenant, &st, &found)?;
         }
         let rows = st.samples.len() as u64;
+        let late = is_late(&st.samples, now_ms()).then(|| self.write_epoch.clone());
         let runs = found
             .iter()
             .zip(&st.items)
@@ -571,6 +580,7 @@ impl Engine {
             },
             rows,
             wait: Some(wait),
+            late,
         })
     }
 }
