@@ -75,6 +75,14 @@ fn parse_cache_offset(s: &str) -> Result<Duration, String> {
 }
 
 impl SelectConfig {
+    /// How old a step must be for the result cache to keep it, ms:
+    /// `--search-cache-timestamp-offset`, plus `--dedup-interval` when set, because a
+    /// sample decides which sample of its interval is kept and so can change the steps
+    /// up to one interval before it.
+    pub fn result_cache_offset_ms(&self) -> i64 {
+        i64::try_from((self.search_cache_timestamp_offset + self.dedup_interval).as_millis()).unwrap_or(i64::MAX)
+    }
+
     /// The storage-node list, trimmed. Errors: the list is empty.
     pub fn storage_nodes(&self) -> Result<Vec<String>, SelectError> {
         cairn_common::grpc::storage_node_list(&self.storage_node).map_err(SelectError::Config)
@@ -128,5 +136,13 @@ mod tests {
         .expect("1m is refused");
         assert!(err.to_string().contains("--search-cache-timestamp-offset"), "{err}");
         assert!(err.to_string().contains("shorter than 2m"), "{err}");
+    }
+
+    #[test]
+    fn the_cache_keeps_steps_a_dedup_interval_further_back() {
+        let args = Args::try_parse_from(["select", "--storage-node", "a:1"]).expect("parse");
+        assert_eq!(args.cfg.result_cache_offset_ms(), 300_000);
+        let args = Args::try_parse_from(["select", "--storage-node", "a:1", "--dedup-interval", "1m"]).expect("parse");
+        assert_eq!(args.cfg.result_cache_offset_ms(), 360_000);
     }
 }

@@ -47,7 +47,7 @@ pub async fn run(cfg: SelectConfig, shutdown: CancellationToken) -> Result<(), S
         dedup_interval_ms: i64::try_from(cfg.dedup_interval.as_millis()).unwrap_or(i64::MAX),
         result_cache: Arc::new(ResultCache::new(
             cfg.search_cache_max_bytes,
-            i64::try_from(cfg.search_cache_timestamp_offset.as_millis()).unwrap_or(i64::MAX),
+            cfg.result_cache_offset_ms(),
         )),
     };
     let listener = cairn_common::http::bind(&cfg.http_listen).await?;
