@@ -129,21 +129,9 @@ impl ResultCache {
             return None;
         }
         entry.used = uses;
-        let series = entry
-            .series
-            .iter()
-            .filter_map(|s| {
-                let lo = s.samples.partition_point(|&(t, _)| t < start_ms);
-                let hi = s.samples.partition_point(|&(t, _)| t <= last);
-                (lo < hi).then(|| RangeSeries {
-                    labels: s.labels.clone(),
-                    samples: s.samples[lo..hi].to_vec(),
-                })
-            })
-            .collect();
         Some(Cached {
             end_ms: last,
-            series,
+            series: steps_within(&entry.series, start_ms, last),
             warnings: entry.warnings.clone(),
             infos: entry.infos.clone(),
             epochs: entry.epochs.clone(),
@@ -167,18 +155,21 @@ impl ResultCache {
             return;
         }
         let end_ms = start_ms + (bound - start_ms) / step * step;
-        let mut bytes = ENTRY_OVERHEAD_BYTES;
-        let series: Vec<RangeSeries> = all
-            .iter()
-            .filter_map(|s| {
-                let hi = s.samples.partition_point(|&(t, _)| t <= end_ms);
-                (hi > 0).then(|| RangeSeries {
-                    labels: s.labels.clone(),
-                    samples: s.samples[..hi].to_vec(),
-                })
-            })
-            .inspect(|s| bytes += series_bytes(s))
-            .collect();
+        if let Ok(mut inner) = self.inner.lock() {
+            // A hit on the same window with no newly old step: the key holds it already.
+            inner.uses += 1;
+            let uses = inner.uses;
+            if let Some(held) = inner.entries.get_mut(&key)
+                && held.start_ms == start_ms
+                && held.end_ms == end_ms
+                && held.epochs == epochs
+            {
+                held.used = uses;
+                return;
+            }
+        }
+        let series = steps_within(all, start_ms, end_ms);
+        let bytes = ENTRY_OVERHEAD_BYTES + series.iter().map(series_bytes).sum::<usize>();
         if bytes > self.max_bytes / 8 {
             metrics::counter!("cairn_select_result_cache_skipped_total").increment(1);
             return;
@@ -221,6 +212,21 @@ impl ResultCache {
             inner.bytes -= old.bytes;
         }
     }
+}
+
+/// The samples of `series` at `from_ms..=to_ms`, leaving out series with none there.
+fn steps_within(series: &[RangeSeries], from_ms: i64, to_ms: i64) -> Vec<RangeSeries> {
+    series
+        .iter()
+        .filter_map(|s| {
+            let lo = s.samples.partition_point(|&(t, _)| t < from_ms);
+            let hi = s.samples.partition_point(|&(t, _)| t <= to_ms);
+            (lo < hi).then(|| RangeSeries {
+                labels: s.labels.clone(),
+                samples: s.samples[lo..hi].to_vec(),
+            })
+        })
+        .collect()
 }
 
 /// Estimated bytes of one cached series.

@@ -38,7 +38,6 @@ pub use merge::CompactStats;
 pub use usage::IndexUsage;
 pub use write::{PendingWrite, PreparedWrite, WriteOutcome};
 use write_epoch::WriteEpoch;
-pub use write_epoch::{LATE_WRITE_MS, WRITE_EPOCH_HEADER};
 
 /// How to open an engine.
 #[derive(Clone, Debug)]

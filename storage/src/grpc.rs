@@ -9,6 +9,7 @@
 
 use std::sync::Arc;
 
+use cairn_common::grpc::WRITE_EPOCH_HEADER;
 use cairn_common::{Matcher, Tenant, samples_le};
 use cairn_proto::storage::storage_server::Storage;
 use cairn_proto::storage::{
@@ -19,8 +20,8 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
+use crate::engine::Engine;
 use crate::engine::search::{READ_BATCH, labels_of_key};
-use crate::engine::{Engine, WRITE_EPOCH_HEADER};
 use crate::error::StorageError;
 
 /// Most samples in one streamed `SearchResponse` (16 bytes each on the wire, in

@@ -8,13 +8,14 @@
 //! start time in nanoseconds since the epoch (so a restarted node never repeats an
 //! earlier value), and goes up by one after each write holding a sample older than
 //! [`LATE_WRITE_MS`] is in the head, and after each retention drop. A search reads it
-//! before it reads any data, and sends it in the [`WRITE_EPOCH_HEADER`] response header.
+//! before it reads any data, and sends it in the `cairn_common::grpc::WRITE_EPOCH_HEADER`
+//! response header.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-pub use cairn_common::grpc::{LATE_WRITE_MS, WRITE_EPOCH_HEADER};
+use cairn_common::grpc::LATE_WRITE_MS;
 
 /// The epoch counter, shared by the engine and the writes it hands out.
 #[derive(Clone, Debug)]
