@@ -149,15 +149,13 @@ impl Labels {
     /// search answers carry it in `Series.key`. `None` when the bytes are not such a part
     /// (truncated, a name without a value, bad UTF-8).
     pub fn from_key_labels(bytes: &[u8]) -> Option<Labels> {
-        let mut fields = KeyFields(bytes);
         let mut labels = Vec::new();
-        while let Some(name) = fields.next() {
-            let value = fields.next()?;
+        for_each_key_label(bytes, |name, value| {
             labels.push(Label {
-                name: std::str::from_utf8(name.ok()?).ok()?.to_string(),
-                value: std::str::from_utf8(value.ok()?).ok()?.to_string(),
-            });
-        }
+                name: name.to_string(),
+                value: value.to_string(),
+            })
+        })?;
         Some(Labels(labels))
     }
 
@@ -218,14 +216,33 @@ impl<'a> Iterator for KeyFields<'a> {
     }
 }
 
+/// Calls `f(name, value)` for each label of the labels part of a canonical key (the key
+/// without its 8 tenant bytes), in order, borrowed from it: a reader of a key that needs
+/// no [`Labels`] (one string per name and value) goes through this. `None` when the bytes
+/// are not such a part (truncated, a name without a value, bad UTF-8); `f` may then have
+/// seen the labels before the fault.
+pub fn for_each_key_label<'a>(bytes: &'a [u8], mut f: impl FnMut(&'a str, &'a str)) -> Option<()> {
+    let mut fields = KeyFields(bytes);
+    while let Some(name) = fields.next() {
+        let value = fields.next()?;
+        f(
+            std::str::from_utf8(name.ok()?).ok()?,
+            std::str::from_utf8(value.ok()?).ok()?,
+        );
+    }
+    Some(())
+}
+
 /// Orders the labels parts of two canonical keys (without the tenant bytes) as their
 /// label sets order ([`Labels`]' `Ord`: label by label, name then value, a prefix
 /// first), without decoding them. Bytes that are not such a part order after every
 /// field that is.
 pub fn cmp_key_labels(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
     // A label set orders as its flat list of fields name, value, name, …, each field
-    // by its bytes (UTF-8 orders as its bytes do).
-    let (mut fa, mut fb) = (KeyFields(a), KeyFields(b));
+    // by its bytes (UTF-8 orders as its bytes do). Keys of one query's series mostly
+    // share their first fields byte for byte (length included): those are skipped whole.
+    let shared = shared_fields(a, b);
+    let (mut fa, mut fb) = (KeyFields(&a[shared..]), KeyFields(&b[shared..]));
     loop {
         match (fa.next(), fb.next()) {
             (None, None) => return std::cmp::Ordering::Equal,
@@ -235,6 +252,22 @@ pub fn cmp_key_labels(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
                 std::cmp::Ordering::Equal => {}
                 other => return other,
             },
+        }
+    }
+}
+
+/// Length in bytes of the leading fields (length and bytes) that `a` and `b` share
+/// exactly: a field boundary of both.
+fn shared_fields(a: &[u8], b: &[u8]) -> usize {
+    let mut at = 0;
+    loop {
+        let end = a
+            .get(at..at + 4)
+            .and_then(|len| len.try_into().ok())
+            .and_then(|len: [u8; 4]| (at + 4).checked_add(u32::from_le_bytes(len) as usize));
+        match end {
+            Some(end) if end <= a.len() && a.get(at..end) == b.get(at..end) => at = end,
+            _ => return at,
         }
     }
 }
@@ -390,6 +423,21 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Any bytes, well-formed or not, order consistently: a key equals itself, and
+        /// two keys with a shared beginning order the same either way round.
+        #[test]
+        fn any_key_bytes_order_consistently(
+            prefix in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..24),
+            x in proptest::collection::vec(0u8..4, 0..12),
+            y in proptest::collection::vec(0u8..4, 0..12),
+        ) {
+            let (a, b) = ([prefix.clone(), x].concat(), [prefix, y].concat());
+            proptest::prop_assert_eq!(cmp_key_labels(&a, &a), std::cmp::Ordering::Equal);
+            proptest::prop_assert_eq!(cmp_key_labels(&a, &b), cmp_key_labels(&b, &a).reverse());
+        }
+    }
+
     #[test]
     fn malformed_key_labels_are_refused() {
         let key = Labels::from_pairs([("job", "node")]).canonical_key(Tenant::default());
@@ -399,6 +447,11 @@ mod tests {
         assert_eq!(Labels::from_key_labels(&part[..7]), None);
         assert_eq!(Labels::from_key_labels(&[0xff, 0xff, 0xff, 0xff]), None);
         assert_eq!(Labels::from_key_labels(&[]), Some(Labels::default()));
+        // A name that is not UTF-8.
+        assert_eq!(Labels::from_key_labels(&[1, 0, 0, 0, 0xff, 0, 0, 0, 0]), None);
+        let mut seen = Vec::new();
+        assert_eq!(for_each_key_label(part, |n, v| seen.push((n, v))), Some(()));
+        assert_eq!(seen, [("job", "node")]);
     }
 
     #[test]

@@ -194,10 +194,12 @@ pub fn sort_dedup(ts: Vec<i64>, vs: Vec<f64>) -> (Vec<i64>, Vec<f64>) {
     pairs.into_iter().unzip()
 }
 
-/// Sorted, unique union of label sets from several nodes.
-pub fn union_labels(parts: Vec<Vec<Labels>>) -> Vec<Labels> {
-    let mut all: Vec<Labels> = parts.into_iter().flatten().collect();
-    all.sort();
+/// Sorted, unique union of label sets from several nodes, each as the labels part of its
+/// canonical key (see [`cairn_common::Labels::canonical_key`]): ordered as the label sets
+/// are ([`cairn_common::labels::cmp_key_labels`]), without decoding them.
+pub fn union_keys(parts: Vec<Vec<bytes::Bytes>>) -> Vec<bytes::Bytes> {
+    let mut all: Vec<bytes::Bytes> = parts.into_iter().flatten().collect();
+    all.sort_unstable_by(|a, b| cairn_common::labels::cmp_key_labels(a, b));
     all.dedup();
     all
 }

@@ -14,6 +14,7 @@ mod error;
 mod eval;
 mod functions;
 mod kahan;
+pub mod parsed;
 mod querier;
 mod rollup;
 mod selector;

@@ -297,7 +297,7 @@ pub fn cacheable(query: &str) -> bool {
             Ok(!at && !matches!(offset, Some(Offset::Neg(_))))
         }
     }
-    promql_parser::parser::parse(query).is_ok_and(|e| walk_expr(&mut Check, &e).unwrap_or(false))
+    crate::promql::parsed::parse(query).is_ok_and(|e| walk_expr(&mut Check, &e).unwrap_or(false))
 }
 
 #[cfg(test)]

@@ -137,6 +137,7 @@ fn bench(c: &mut Criterion) {
         retention: Duration::from_secs(100 * 365 * 86_400),
         wal_sync: WalSync::Never,
         series_cache_bytes: cairn_storage::DEFAULT_SERIES_CACHE_BYTES,
+        index_cache_bytes: cairn_storage::DEFAULT_INDEX_CACHE_BYTES,
     })
     .expect("open engine");
     let rt = tokio::runtime::Builder::new_current_thread()

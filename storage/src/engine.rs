@@ -52,11 +52,16 @@ pub struct EngineOptions {
     /// Budget of the in-memory series key fingerprint → ID map, bytes (estimated; see
     /// [`series_cache`]). Series past it are looked up in the index.
     pub series_cache_bytes: u64,
+    /// Budget of the index's search caches (selections, label values, series keys),
+    /// bytes; 0 turns them off. See [`crate::index::search_cache`].
+    pub index_cache_bytes: u64,
 }
 
 /// Default of [`EngineOptions::series_cache_bytes`]: 64 MiB, about 1.2 million series
 /// (56 bytes each, whatever the length of their keys).
 pub const DEFAULT_SERIES_CACHE_BYTES: u64 = 64 << 20;
+
+pub use crate::index::search_cache::DEFAULT_INDEX_CACHE_BYTES;
 
 /// One storage node's engine.
 pub struct Engine {
@@ -110,7 +115,7 @@ impl Engine {
         );
         let flush_seq = partitions.last_flush_seq()?;
         let engine = Engine {
-            index: Index::new(db),
+            index: Index::new(db, opts.index_cache_bytes),
             partitions,
             head: Arc::new(Head::default()),
             wal_dir,
@@ -189,6 +194,7 @@ pub(crate) mod testing {
             retention: Duration::from_secs(100 * 365 * 86_400),
             wal_sync: WalSync::Always,
             series_cache_bytes: DEFAULT_SERIES_CACHE_BYTES,
+            index_cache_bytes: DEFAULT_INDEX_CACHE_BYTES,
         })
         .expect("open engine")
     }

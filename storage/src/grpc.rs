@@ -70,10 +70,10 @@ fn label_bytes(labels: &cairn_common::Labels) -> usize {
 /// A `Series` holding only the labels of a series whose canonical key's labels part is
 /// `key`: the key as it is when the request accepts keys, else the decoded labels.
 /// Errors: a key that does not decode (a corrupt index).
-fn series_with_labels(key: Vec<u8>, accept_keys: bool) -> Result<Series, StorageError> {
+fn series_with_labels(key: bytes::Bytes, accept_keys: bool) -> Result<Series, StorageError> {
     if accept_keys {
         return Ok(Series {
-            key: key.into(),
+            key,
             ..Series::default()
         });
     }

@@ -13,9 +13,11 @@
 pub(crate) mod hash;
 pub(crate) mod keys;
 pub(crate) mod resolve;
+pub(crate) mod search_cache;
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use cairn_common::{Labels, Tenant};
 use roaring::RoaringTreemap;
 use rocksdb::{Direction, IteratorMode, WriteBatch};
@@ -23,11 +25,13 @@ use rocksdb::{Direction, IteratorMode, WriteBatch};
 use crate::db::{CF_POSTINGS, CF_SERIES_IDS, CF_SERIES_KEYS, Db};
 use crate::error::StorageError;
 use keys::{ALL_DAYS, name_prefix, postings_key, prefix_successor, split_name_value, tenant_prefix};
+use search_cache::SearchCache;
 
-/// Handle to the index column families.
+/// Handle to the index column families and the caches of their search look-ups.
 #[derive(Clone)]
 pub(crate) struct Index {
     db: Arc<Db>,
+    cache: Arc<SearchCache>,
 }
 
 /// Serializes a bitmap holding one series ID: a postings merge operand.
@@ -41,8 +45,18 @@ fn single(id: u64) -> Vec<u8> {
 }
 
 impl Index {
-    pub(crate) fn new(db: Arc<Db>) -> Self {
-        Index { db }
+    /// The index in `db`, with search caches of at most `cache_bytes` in all (see
+    /// [`search_cache`]; 0 caches nothing).
+    pub(crate) fn new(db: Arc<Db>, cache_bytes: u64) -> Self {
+        Index {
+            db,
+            cache: Arc::new(SearchCache::new(cache_bytes)),
+        }
+    }
+
+    /// The search caches.
+    pub(crate) fn cache(&self) -> &SearchCache {
+        &self.cache
     }
 
     fn cf(&self, name: &'static str) -> Result<Arc<rocksdb::BoundColumnFamily<'_>>, StorageError> {
@@ -80,6 +94,7 @@ impl Index {
         batch.put_cf(&self.cf(CF_SERIES_KEYS)?, id.to_be_bytes(), key);
         self.add_postings(&mut batch, ALL_DAYS, id, tenant, labels)?;
         self.db.write(batch)?;
+        self.cache.postings_changed();
         Ok(())
     }
 
@@ -111,6 +126,7 @@ impl Index {
             self.add_postings(&mut batch, *day, *id, *tenant, labels)?;
         }
         self.db.write(batch)?;
+        self.cache.postings_changed();
         Ok(())
     }
 
@@ -125,18 +141,28 @@ impl Index {
         }
     }
 
-    /// The canonical keys of series `ids` (ascending) as stored, in their order: one
-    /// batched look-up instead of one per series. `None` for an ID the index does not
-    /// know.
-    pub(crate) fn series_keys_many(&self, ids: &[u64]) -> Result<Vec<Option<Vec<u8>>>, StorageError> {
+    /// The canonical keys of series `ids` (ascending) as stored, in their order: from the
+    /// key cache, and one batched look-up for the rest (then kept in the cache). `None`
+    /// for an ID the index does not know.
+    pub(crate) fn series_keys_many(&self, ids: &[u64]) -> Result<Vec<Option<Bytes>>, StorageError> {
+        let mut out = self.cache.keys(ids);
+        let missing: Vec<usize> = (0..ids.len()).filter(|&i| out[i].is_none()).collect();
+        if missing.is_empty() {
+            return Ok(out);
+        }
         let cf = self.cf(CF_SERIES_KEYS)?;
-        let keys: Vec<[u8; 8]> = ids.iter().map(|id| id.to_be_bytes()).collect();
-        let sorted = ids.windows(2).all(|w| w[0] < w[1]);
-        self.db
-            .batched_multi_get_cf(&cf, &keys, sorted)
-            .into_iter()
-            .map(|r| Ok(r?.map(|v| v.to_vec())))
-            .collect()
+        let keys: Vec<[u8; 8]> = missing.iter().map(|&i| ids[i].to_be_bytes()).collect();
+        let sorted = keys.windows(2).all(|w| w[0] < w[1]);
+        let mut found = Vec::with_capacity(missing.len());
+        for (&i, r) in missing.iter().zip(self.db.batched_multi_get_cf(&cf, &keys, sorted)) {
+            if let Some(v) = r? {
+                let key = Bytes::copy_from_slice(&v);
+                found.push((ids[i], key.clone()));
+                out[i] = Some(key);
+            }
+        }
+        self.cache.keep_keys(found);
+        Ok(out)
     }
 
     /// The largest series ID in the index (0 when empty).
@@ -200,6 +226,44 @@ impl Index {
         Ok(())
     }
 
+    /// The values of label `name` in `(scope, tenant)`, in value order: from the label
+    /// values cache while no postings changed since it was kept, else read from the
+    /// postings' keys (and then kept).
+    pub(crate) fn label_values(
+        &self,
+        scope: u32,
+        tenant: Tenant,
+        name: &str,
+    ) -> Result<Arc<Vec<String>>, StorageError> {
+        if let Some(values) = self.cache.label_values(scope, tenant, name) {
+            metrics::counter!("cairn_storage_index_cache_requests_total", "cache" => "label_values", "outcome" => "hit")
+                .increment(1);
+            return Ok(values);
+        }
+        metrics::counter!("cairn_storage_index_cache_requests_total", "cache" => "label_values", "outcome" => "miss")
+            .increment(1);
+        let generation = self.cache.generation();
+        let cf = self.cf(CF_POSTINGS)?;
+        let prefix = name_prefix(scope, tenant, name);
+        let mut values = Vec::new();
+        for r in self
+            .db
+            .iterator_cf(&cf, IteratorMode::From(&prefix, Direction::Forward))
+        {
+            let (k, _) = r?;
+            let Some(value) = k.strip_prefix(prefix.as_slice()) else {
+                break;
+            };
+            let value = std::str::from_utf8(value)
+                .map_err(|_| StorageError::CorruptIndex(format!("label value of {name} is not UTF-8")))?;
+            values.push(value.to_string());
+        }
+        let values = Arc::new(values);
+        self.cache
+            .keep_label_values(scope, tenant, name, generation, Arc::clone(&values));
+        Ok(values)
+    }
+
     /// The label names present in `(scope, tenant)`, sorted by their key order (length,
     /// then bytes); skips over the values of each name with a seek.
     pub(crate) fn label_names(&self, scope: u32, tenant: Tenant) -> Result<Vec<String>, StorageError> {
@@ -232,6 +296,7 @@ impl Index {
         let cf = self.cf(CF_POSTINGS)?;
         self.db
             .delete_range_cf(&cf, 0u32.to_be_bytes(), day.min(ALL_DAYS - 1).to_be_bytes())?;
+        self.cache.postings_changed();
         Ok(())
     }
 

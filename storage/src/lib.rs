@@ -112,8 +112,8 @@ use tokio_util::sync::CancellationToken;
 
 pub use config::StorageConfig;
 pub use engine::{
-    CompactStats, DEFAULT_SERIES_CACHE_BYTES, Engine, EngineOptions, FlushStats, IndexUsage, PendingWrite,
-    PreparedWrite, WriteOutcome,
+    CompactStats, DEFAULT_INDEX_CACHE_BYTES, DEFAULT_SERIES_CACHE_BYTES, Engine, EngineOptions, FlushStats, IndexUsage,
+    PendingWrite, PreparedWrite, WriteOutcome,
 };
 pub use error::StorageError;
 
@@ -131,6 +131,7 @@ pub async fn run(cfg: StorageConfig, shutdown: CancellationToken) -> Result<(), 
         retention: cfg.retention,
         wal_sync: cfg.wal_sync,
         series_cache_bytes: cfg.series_cache_max_bytes,
+        index_cache_bytes: cfg.index_cache_max_bytes,
     };
     let engine = Arc::new(
         tokio::task::spawn_blocking(move || Engine::open(&opts))

@@ -44,6 +44,7 @@ impl EngineStore {
             retention: RETENTION,
             wal_sync: WalSync::Never,
             series_cache_bytes: cairn_storage::DEFAULT_SERIES_CACHE_BYTES,
+            index_cache_bytes: cairn_storage::DEFAULT_INDEX_CACHE_BYTES,
         })
         .expect("open the storage engine");
         EngineStore { engine, dir }

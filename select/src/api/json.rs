@@ -77,6 +77,24 @@ pub fn write_labels(out: &mut String, labels: &Labels) {
     out.push('}');
 }
 
+/// Writes the labels part of a canonical key as a JSON object, as [`write_labels`] writes
+/// the same label set. The caller checks the key first
+/// ([`cairn_common::labels::for_each_key_label`]): of bytes that are not such a part, the
+/// labels before the fault are written.
+pub fn write_key_labels(out: &mut String, key: &[u8]) {
+    out.push('{');
+    let mut first = true;
+    let _ = cairn_common::labels::for_each_key_label(key, |name, value| {
+        if !std::mem::take(&mut first) {
+            out.push(',');
+        }
+        write_str(out, name);
+        out.push(':');
+        write_str(out, value);
+    });
+    out.push('}');
+}
+
 fn write_point(out: &mut String, t_ms: i64, v: f64) {
     out.push('[');
     write_timestamp(out, t_ms);
@@ -157,6 +175,19 @@ pub fn success(data: &str, is_partial: bool, warnings: &[String], infos: &[Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_is_written_as_its_label_set() {
+        let labels = Labels::from_pairs([("__name__", "up"), ("path", "a\"b\\c\n"), ("z", "é")]);
+        let key = labels.canonical_key(cairn_common::Tenant::default());
+        let (mut from_labels, mut from_key) = (String::new(), String::new());
+        write_labels(&mut from_labels, &labels);
+        write_key_labels(&mut from_key, &key[8..]);
+        assert_eq!(from_key, from_labels);
+        assert_eq!(from_key, r#"{"__name__":"up","path":"a\"b\\c\n","z":"é"}"#);
+        let parsed: serde_json::Value = serde_json::from_str(&from_key).expect("JSON");
+        assert_eq!(parsed["path"], "a\"b\\c\n");
+    }
 
     #[test]
     fn timestamps_as_prometheus_writes_them() {

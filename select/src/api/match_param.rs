@@ -3,7 +3,7 @@
 
 use cairn_common::{METRIC_NAME, MatchOp, Matcher};
 use promql_parser::label::MatchOp as ParsedOp;
-use promql_parser::parser::{self, Expr};
+use promql_parser::parser::Expr;
 
 use crate::error::SelectError;
 
@@ -13,7 +13,7 @@ use crate::error::SelectError;
 /// refuses it.
 pub fn parse(text: &str) -> Result<Vec<Vec<Matcher>>, SelectError> {
     let bad = |why: String| SelectError::BadData(format!("invalid parameter \"match[]\": {why}"));
-    let expr = parser::parse(text).map_err(|e| bad(format!("{text:?}: {e}")))?;
+    let expr = crate::promql::parsed::parse(text).map_err(|e| bad(format!("{text:?}: {e}")))?;
     let Expr::VectorSelector(vs) = expr else {
         return Err(bad(format!("{text:?} is not a series selector")));
     };

@@ -12,8 +12,7 @@ use cairn_proto::storage::{LabelNamesRequest, LabelValuesRequest, Selector, Seri
 use super::params::{Params, now_ms, parse_time};
 use super::{AppState, json, json_response, match_param};
 use crate::error::SelectError;
-use crate::fanout::{Gathered, union_labels, union_strings};
-use crate::querier::series_labels;
+use crate::fanout::{Gathered, union_keys, union_strings};
 
 /// Default span of the metadata endpoints when `start` is absent: one day, in ms.
 const DEFAULT_SPAN_MS: i64 = 86_400_000;
@@ -125,7 +124,7 @@ pub async fn series(
                 let mut out = Vec::new();
                 while let Some(msg) = stream.message().await? {
                     for s in msg.series {
-                        out.push(series_labels(s.key, s.labels)?);
+                        out.push(series_key(s.key, s.labels)?);
                     }
                 }
                 Ok(out)
@@ -134,16 +133,32 @@ pub async fn series(
         .await?;
     let mut warnings = g.warnings;
     let partial = !warnings.is_empty();
-    let all = truncate(union_labels(g.answers), c.limit, &mut warnings);
-    let mut data = String::from("[");
-    for (i, labels) in all.iter().enumerate() {
+    let all = truncate(union_keys(g.answers), c.limit, &mut warnings);
+    let mut data = String::with_capacity(all.iter().map(|k| k.len() + 8).sum::<usize>() + 2);
+    data.push('[');
+    for (i, key) in all.iter().enumerate() {
         if i > 0 {
             data.push(',');
         }
-        json::write_labels(&mut data, labels);
+        // Each key was checked by `series_key`.
+        json::write_key_labels(&mut data, key);
     }
     data.push(']');
     Ok(json_response(json::success(&data, partial, &warnings, &[])))
+}
+
+/// The labels part of the canonical key of a series of a `Series` answer: `key` as sent
+/// (checked), or built from `labels` when a node sent labels. Errors: a malformed key.
+fn series_key(key: bytes::Bytes, labels: Vec<cairn_proto::storage::Label>) -> Result<bytes::Bytes, tonic::Status> {
+    if key.is_empty() {
+        let mut full = cairn_common::Labels::from_proto(labels).canonical_key(Tenant::default());
+        full.drain(..8);
+        return Ok(full.into());
+    }
+    match cairn_common::labels::for_each_key_label(&key, |_, _| {}) {
+        Some(()) => Ok(key),
+        None => Err(tonic::Status::internal("series answer: a malformed series key")),
+    }
 }
 
 /// `GET|POST …/api/v1/labels`: label names, of the series matching `match[]` if given.

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cairn_common::Labels;
+use promql_parser::parser::Expr;
 use promql_parser::parser::value::ValueType;
-use promql_parser::parser::{self, Expr};
 
 use super::error::QueryError;
 use super::eval::{Evaluator, drop_name, dur_ms, offset_ms, time_ms};
@@ -317,7 +317,7 @@ fn type_display(t: ValueType) -> &'static str {
 
 /// Parses a query. Errors: [`QueryError::Parse`] with the parser's message.
 pub(crate) fn parse(query: &str) -> Result<Expr, QueryError> {
-    parser::parse(query).map_err(QueryError::Parse)
+    super::parsed::parse(query).map_err(QueryError::Parse)
 }
 
 type Ranges = HashMap<String, (Vec<cairn_common::Matcher>, i64, i64)>;

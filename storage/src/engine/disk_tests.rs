@@ -112,6 +112,7 @@ fn disk_bytes_per_sample_on_the_corpus() {
         retention: Duration::from_secs(100 * 365 * 86_400),
         wal_sync: WalSync::Never,
         series_cache_bytes: DEFAULT_SERIES_CACHE_BYTES,
+        index_cache_bytes: crate::engine::DEFAULT_INDEX_CACHE_BYTES,
     })
     .expect("open");
     let tenant = Tenant::default();

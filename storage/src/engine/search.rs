@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 
+use bytes::Bytes;
 use cairn_common::labels::cmp_key_labels;
 use cairn_common::{Labels, Matcher, Tenant};
 use roaring::RoaringTreemap;
@@ -18,17 +19,16 @@ pub const READ_BATCH: usize = 256;
 
 /// The labels part of canonical key `key` (its bytes after the tenant's 8) when the key is
 /// `tenant`'s.
-fn labels_part_of(mut key: Vec<u8>, tenant: Tenant) -> Option<Vec<u8>> {
+fn labels_part_of(key: Bytes, tenant: Tenant) -> Option<Bytes> {
     if key.get(..8)? != tenant.to_be_bytes().as_slice() {
         return None;
     }
-    key.drain(..8);
-    Some(key)
+    Some(key.slice(8..))
 }
 
 /// The labels part of a series' canonical key and its blocks in precedence order, as
 /// stored.
-pub type KeyedBlocks = (Vec<u8>, Vec<Vec<u8>>);
+pub type KeyedBlocks = (Bytes, Vec<Vec<u8>>);
 
 /// The labels of the labels part of a canonical key. Errors: bytes that are not such a
 /// part (a corrupt index; `what` names the key in the message).
@@ -201,7 +201,7 @@ impl Engine {
         start_ms: i64,
         end_ms: i64,
         limit: usize,
-    ) -> Result<Vec<Vec<u8>>, StorageError> {
+    ) -> Result<Vec<Bytes>, StorageError> {
         let ids: Vec<u64> = self
             .select_any(tenant, selectors, start_ms, end_ms)?
             .into_iter()
@@ -262,10 +262,14 @@ impl Engine {
             return Ok(Vec::new());
         }
         if selectors.is_empty() {
-            for scope in scopes(start_ms, end_ms) {
-                self.index.for_each_value(scope, tenant, name, |v, _| {
-                    values.insert(v.to_string());
-                })?;
+            let scopes = scopes(start_ms, end_ms);
+            if let [scope] = scopes[..] {
+                // One day (or all time): the cached list is sorted and unique already.
+                let cached = self.index.label_values(scope, tenant, name)?;
+                return Ok(cap(cached.iter().cloned(), limit));
+            }
+            for scope in scopes {
+                values.extend(self.index.label_values(scope, tenant, name)?.iter().cloned());
             }
         } else {
             for labels in self.series_labels(tenant, selectors, start_ms, end_ms, 0)? {

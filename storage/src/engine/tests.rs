@@ -148,6 +148,7 @@ fn partitions_older_than_retention_are_dropped() {
         retention: Duration::from_secs(3 * 86_400),
         wal_sync: WalSync::Never,
         series_cache_bytes: DEFAULT_SERIES_CACHE_BYTES,
+        index_cache_bytes: crate::engine::DEFAULT_INDEX_CACHE_BYTES,
     })
     .expect("open");
     let now = now_ms();
@@ -236,5 +237,48 @@ fn tenants_are_isolated_and_index_lookups_are_sorted_and_limited() {
         e.label_values(T, "job", &[], base + 5 * DAY_MS, base + 5 * DAY_MS, 0)
             .expect("v")
             .is_empty()
+    );
+}
+
+#[test]
+fn repeated_index_lookups_see_series_written_since() {
+    // The look-ups are cached; each write that adds postings must show in the next one.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let e = open(dir.path());
+    let base = 1_700_000_000_000;
+    let up = [name_eq("up")];
+    let jobs = |start: i64, end: i64| {
+        let mut jobs: Vec<String> = e
+            .series_labels(T, &up, start, end, 0)
+            .expect("series")
+            .iter()
+            .map(|l| l.get("job").unwrap_or("").to_string())
+            .collect();
+        jobs.sort_unstable();
+        jobs
+    };
+    block_on(e.write(T, vec![series("up", "a", &[(base, 1.0)])])).expect("w");
+    for _ in 0..2 {
+        assert_eq!(jobs(base, base), ["a"]);
+        assert_eq!(e.label_values(T, "job", &[], base, base, 0).expect("values"), ["a"]);
+    }
+    // A new series on the same day.
+    block_on(e.write(T, vec![series("up", "b", &[(base + 1, 1.0)])])).expect("w");
+    assert_eq!(jobs(base, base), ["a", "b"]);
+    assert_eq!(
+        e.label_values(T, "job", &[], base, base, 0).expect("values"),
+        ["a", "b"]
+    );
+    // An existing series' first sample of the next day.
+    let next = base + DAY_MS;
+    assert!(jobs(next, next).is_empty());
+    assert!(e.label_values(T, "job", &[], next, next, 0).expect("values").is_empty());
+    block_on(e.write(T, vec![series("up", "a", &[(next, 1.0)])])).expect("w");
+    assert_eq!(jobs(next, next), ["a"]);
+    assert_eq!(e.label_values(T, "job", &[], next, next, 0).expect("values"), ["a"]);
+    // Both days: the union, sorted and unique.
+    assert_eq!(
+        e.label_values(T, "job", &[], base, next, 0).expect("values"),
+        ["a", "b"]
     );
 }

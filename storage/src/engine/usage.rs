@@ -21,6 +21,8 @@ pub struct IndexUsage {
     pub series_cache_bytes: u64,
     /// Memory of the set of `(series ID, day)` pairs whose per-day postings are written.
     pub indexed_days_bytes: u64,
+    /// The caches of search look-ups (selections, label values, series keys).
+    pub search_cache_bytes: u64,
     /// RocksDB memtables of the index column families.
     pub memtable_bytes: u64,
     /// RocksDB table readers of the index column families (outside the block cache).
@@ -39,7 +41,11 @@ impl IndexUsage {
 impl IndexUsage {
     /// Memory of the index, all parts.
     pub fn memory_bytes(&self) -> u64 {
-        self.series_cache_bytes + self.indexed_days_bytes + self.memtable_bytes + self.table_reader_bytes
+        self.series_cache_bytes
+            + self.indexed_days_bytes
+            + self.search_cache_bytes
+            + self.memtable_bytes
+            + self.table_reader_bytes
     }
 }
 
@@ -47,15 +53,18 @@ impl Engine {
     /// Measures the index's memory and disk use and sets the gauges
     /// `cairn_storage_index_memory_bytes{part}`, `cairn_storage_index_bytes` (files plus
     /// unwritten memtables, [`IndexUsage::size_bytes`]),
-    /// `cairn_storage_series_cache_entries`, `cairn_storage_block_cache_bytes` (the
+    /// `cairn_storage_series_cache_entries`, `cairn_storage_index_cache_entries` (the search
+    /// caches'), `cairn_storage_block_cache_bytes` (the
     /// process-wide RocksDB block cache), `cairn_storage_head_samples` and
     /// `cairn_storage_head_memory_bytes` (estimated bytes of the head).
     pub fn report_usage(&self) -> IndexUsage {
         let rocks = self.index.usage();
+        let search = self.index.cache().usage();
         let u = IndexUsage {
             cached_series: self.series.len(),
             series_cache_bytes: self.series.bytes(),
             indexed_days_bytes: self.days_indexed.lock().len() as u64 * INDEXED_DAY_BYTES,
+            search_cache_bytes: search.postings_bytes + search.keys_bytes,
             memtable_bytes: rocks.memtable_bytes,
             table_reader_bytes: rocks.table_reader_bytes,
             disk_bytes: rocks.disk_bytes,
@@ -63,6 +72,7 @@ impl Engine {
         let parts = [
             ("series_cache", u.series_cache_bytes),
             ("indexed_days", u.indexed_days_bytes),
+            ("search_cache", u.search_cache_bytes),
             ("memtables", u.memtable_bytes),
             ("table_readers", u.table_reader_bytes),
         ];
@@ -71,6 +81,7 @@ impl Engine {
         }
         metrics::gauge!("cairn_storage_index_bytes").set(u.size_bytes() as f64);
         metrics::gauge!("cairn_storage_series_cache_entries").set(u.cached_series as f64);
+        metrics::gauge!("cairn_storage_index_cache_entries").set(search.entries as f64);
         metrics::gauge!("cairn_storage_block_cache_bytes").set(block_cache().get_usage() as f64);
         metrics::gauge!("cairn_storage_head_samples").set(self.head.sample_count() as f64);
         metrics::gauge!("cairn_storage_head_memory_bytes").set(self.head.memory_bytes() as f64);

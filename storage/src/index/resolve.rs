@@ -6,6 +6,8 @@
 //! postings of the values it matches. Matchers are intersected, those that do not match
 //! "" first. A selector without such a matcher starts from every series of the tenant.
 
+use std::sync::Arc;
+
 use cairn_common::{MatchOp, Matcher, Tenant};
 use roaring::RoaringTreemap;
 
@@ -13,6 +15,7 @@ use crate::day::day_of;
 use crate::error::StorageError;
 use crate::index::Index;
 use crate::index::keys::ALL_DAYS;
+use crate::index::search_cache::SelectionKey;
 
 /// Above this many days a look-up uses the all-time postings instead of the union of
 /// per-day postings.
@@ -29,17 +32,29 @@ pub(crate) fn scopes(start_ms: i64, end_ms: i64) -> Vec<u32> {
 }
 
 impl Index {
-    /// Series IDs of `tenant` matching every matcher, with postings in any of `scopes`.
+    /// Series IDs of `tenant` matching every matcher, with postings in any of `scopes`:
+    /// from the selection cache while no postings changed since it was kept
+    /// ([`super::search_cache`]), else from the postings (and then kept).
     pub(crate) fn select(
         &self,
         tenant: Tenant,
         matchers: &[Matcher],
         scopes: &[u32],
     ) -> Result<RoaringTreemap, StorageError> {
+        let key = SelectionKey::new(tenant, matchers, scopes);
+        if let Some(ids) = self.cache().selection(&key) {
+            metrics::counter!("cairn_storage_index_cache_requests_total", "cache" => "selections", "outcome" => "hit")
+                .increment(1);
+            return Ok(RoaringTreemap::clone(&ids));
+        }
+        metrics::counter!("cairn_storage_index_cache_requests_total", "cache" => "selections", "outcome" => "miss")
+            .increment(1);
+        let generation = self.cache().generation();
         let mut out = RoaringTreemap::new();
         for &scope in scopes {
             out |= self.select_scope(scope, tenant, matchers)?;
         }
+        self.cache().keep_selection(key, generation, Arc::new(out.clone()));
         Ok(out)
     }
 
@@ -132,7 +147,10 @@ mod tests {
     fn index() -> (tempfile::TempDir, Index) {
         let dir = tempfile::tempdir().expect("tempdir");
         let (db, _) = crate::db::open(dir.path()).expect("open db");
-        (dir, Index::new(db))
+        (
+            dir,
+            Index::new(db, crate::index::search_cache::DEFAULT_INDEX_CACHE_BYTES),
+        )
     }
 
     fn m(op: MatchOp, name: &str, value: &str) -> Matcher {
@@ -232,6 +250,33 @@ mod tests {
         ix.drop_days_before(101).expect("drop");
         assert_eq!(ids(ix.select(t, &up, &[100]).expect("dropped")), Vec::<u64>::new());
         assert_eq!(ids(ix.select(t, &up, &[102]).expect("kept")), [1]);
+    }
+
+    #[test]
+    fn selections_are_cached_until_postings_change() {
+        let (_d, ix) = index();
+        let t = fill(&ix);
+        let up = [m(MatchOp::Equal, "__name__", "up")];
+        assert_eq!(ids(ix.select(t, &up, &[ALL_DAYS]).expect("select")), [1, 2, 3]);
+        // Answered from the cache: a postings entry removed behind the index's back
+        // does not show.
+        let cf = ix.cf(crate::db::CF_POSTINGS).expect("cf");
+        ix.db
+            .delete_cf(&cf, crate::index::keys::postings_key(ALL_DAYS, t, "__name__", "up"))
+            .expect("delete");
+        assert_eq!(ids(ix.select(t, &up, &[ALL_DAYS]).expect("cached")), [1, 2, 3]);
+        // A series created through the index is seen at once (postings read again).
+        let l = Labels::from_pairs([("__name__", "up"), ("job", "c")]);
+        ix.create_series(6, &l.canonical_key(t), t, &l).expect("create");
+        assert_eq!(ids(ix.select(t, &up, &[ALL_DAYS]).expect("after create")), [6]);
+        // So is a series' first sample of a day, and the label values follow too.
+        assert_eq!(
+            ix.label_values(200, t, "job").expect("values").as_slice(),
+            [] as [String; 0]
+        );
+        ix.add_days(&[(6, 200, t, &l)]).expect("days");
+        assert_eq!(ids(ix.select(t, &up, &[200]).expect("day")), [6]);
+        assert_eq!(ix.label_values(200, t, "job").expect("values").as_slice(), ["c"]);
     }
 
     #[test]

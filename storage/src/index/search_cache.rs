@@ -1,0 +1,348 @@
+//! Caches of the index look-ups that searches repeat: a dashboard asks the same
+//! selectors every few seconds, and between two refreshes the index rarely changes.
+//!
+//! - **Selections**: `(tenant, scopes, matchers)` → the matching series IDs.
+//! - **Label values**: `(scope, tenant, name)` → the values of a label.
+//! - **Series keys**: series ID → canonical key. A series ID names one key for the whole
+//!   life of the process (IDs are handed out by a counter and never reused), so these
+//!   entries are never stale.
+//!
+//! Selections and label values depend on the postings, which change when a series is
+//! created, when a series' first sample of a day is indexed, and when retention drops
+//! days. Each of those writes bumps the index generation *after* it is applied; an entry
+//! records the generation read *before* its look-up started and is used only while the
+//! generation is unchanged. An entry computed while a write was going on is therefore
+//! dropped at its next use, never served stale. This is the same trade as
+//! VictoriaMetrics' tag filters cache, which is reset when new series are registered.
+//!
+//! Memory is bounded by a byte budget: each cache keeps two generations of entries
+//! ([`Rotating`]); when the current one reaches half the budget it becomes the previous
+//! one and the old previous is dropped, and an entry found in the previous generation is
+//! moved to the current one, so what is used often stays.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+use cairn_common::{MatchOp, Matcher, Tenant};
+use parking_lot::Mutex;
+use roaring::RoaringTreemap;
+
+/// Bytes counted per entry on top of its key and value: hash table slot, `Arc` and
+/// allocation headers.
+const ENTRY_OVERHEAD_BYTES: usize = 64;
+
+/// Default budget of all three caches together, bytes.
+pub const DEFAULT_INDEX_CACHE_BYTES: u64 = 32 << 20;
+
+/// A map of bounded size that forgets what was not used for two rotations.
+#[derive(Debug)]
+struct Rotating<K, V> {
+    current: HashMap<K, (V, usize)>,
+    previous: HashMap<K, (V, usize)>,
+    current_bytes: usize,
+    previous_bytes: usize,
+    /// Budget of one generation: half the cache's.
+    half_bytes: usize,
+}
+
+impl<K: Hash + Eq, V: Clone> Rotating<K, V> {
+    fn new(max_bytes: usize) -> Self {
+        Rotating {
+            current: HashMap::new(),
+            previous: HashMap::new(),
+            current_bytes: 0,
+            previous_bytes: 0,
+            half_bytes: max_bytes / 2,
+        }
+    }
+
+    /// The value of `key`, moved to the current generation if it was in the previous one.
+    fn get(&mut self, key: &K) -> Option<V> {
+        if let Some((v, _)) = self.current.get(key) {
+            return Some(v.clone());
+        }
+        let (k, (v, bytes)) = self.previous.remove_entry(key)?;
+        self.previous_bytes -= bytes;
+        self.insert(k, v.clone(), bytes);
+        Some(v)
+    }
+
+    /// Keeps `value` under `key`, `bytes` being what the entry costs. An entry over the
+    /// generation budget is not kept.
+    fn insert(&mut self, key: K, value: V, bytes: usize) {
+        if bytes > self.half_bytes {
+            return;
+        }
+        if self.current_bytes + bytes > self.half_bytes {
+            self.previous = std::mem::take(&mut self.current);
+            self.previous_bytes = std::mem::replace(&mut self.current_bytes, 0);
+        }
+        if let Some((_, old)) = self.current.insert(key, (value, bytes)) {
+            self.current_bytes -= old;
+        }
+        self.current_bytes += bytes;
+    }
+
+    fn bytes(&self) -> usize {
+        self.current_bytes + self.previous_bytes
+    }
+
+    fn len(&self) -> usize {
+        self.current.len() + self.previous.len()
+    }
+}
+
+/// What a selection is keyed by: the tenant, the postings scopes and the matchers as
+/// text (name, operator, value of each, in the request's order).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct SelectionKey {
+    tenant: Tenant,
+    scopes: Vec<u32>,
+    matchers: String,
+}
+
+impl SelectionKey {
+    pub(crate) fn new(tenant: Tenant, matchers: &[Matcher], scopes: &[u32]) -> Self {
+        let mut text = String::with_capacity(matchers.iter().map(|m| m.name.len() + m.value.len() + 4).sum());
+        for m in matchers {
+            // Names hold no NUL; the value is last and its length comes first, so no
+            // two lists of matchers give the same text.
+            text.push_str(&m.name);
+            text.push('\0');
+            text.push_str(match m.op {
+                MatchOp::Equal => "=",
+                MatchOp::NotEqual => "!=",
+                MatchOp::Regex => "=~",
+                MatchOp::NotRegex => "!~",
+            });
+            text.push('\0');
+            text.push_str(&m.value.len().to_string());
+            text.push('\0');
+            text.push_str(&m.value);
+        }
+        SelectionKey {
+            tenant,
+            scopes: scopes.to_vec(),
+            matchers: text,
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        self.matchers.len() + 4 * self.scopes.len()
+    }
+}
+
+/// The index generation an entry was computed under, and the entry.
+type Stamped<T> = (u64, Arc<T>);
+
+/// What label values are keyed by: postings scope, tenant, label name.
+type ValuesKey = (u32, Tenant, String);
+
+/// The search caches of one index; see the module documentation.
+#[derive(Debug)]
+pub(crate) struct SearchCache {
+    generation: AtomicU64,
+    selections: Mutex<Rotating<SelectionKey, Stamped<RoaringTreemap>>>,
+    values: Mutex<Rotating<ValuesKey, Stamped<Vec<String>>>>,
+    keys: Mutex<Rotating<u64, Bytes>>,
+}
+
+/// Memory of the search caches, bytes (estimates: keys, values and a fixed overhead per
+/// entry).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct SearchCacheUsage {
+    /// Selections and label values.
+    pub(crate) postings_bytes: u64,
+    /// Series keys.
+    pub(crate) keys_bytes: u64,
+    /// Entries of all three caches.
+    pub(crate) entries: u64,
+}
+
+impl SearchCache {
+    /// Caches within `max_bytes` in all: a quarter for selections, a quarter for label
+    /// values, half for series keys. 0 keeps nothing.
+    pub(crate) fn new(max_bytes: u64) -> Self {
+        let max = usize::try_from(max_bytes).unwrap_or(usize::MAX);
+        SearchCache {
+            generation: AtomicU64::new(0),
+            selections: Mutex::new(Rotating::new(max / 4)),
+            values: Mutex::new(Rotating::new(max / 4)),
+            keys: Mutex::new(Rotating::new(max / 2)),
+        }
+    }
+
+    /// The generation to stamp a look-up that starts now with.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Marks every selection and label values entry as stale. Call after an index write
+    /// that changes postings has been applied.
+    pub(crate) fn postings_changed(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// The cached series IDs of `key`, if computed under the current generation.
+    pub(crate) fn selection(&self, key: &SelectionKey) -> Option<Arc<RoaringTreemap>> {
+        let (generation, ids) = self.selections.lock().get(key)?;
+        (generation == self.generation()).then_some(ids)
+    }
+
+    /// Keeps the series IDs of `key`, computed by a look-up that started at `generation`.
+    pub(crate) fn keep_selection(&self, key: SelectionKey, generation: u64, ids: Arc<RoaringTreemap>) {
+        let bytes = key.bytes() + ids.serialized_size() + ENTRY_OVERHEAD_BYTES;
+        self.selections.lock().insert(key, (generation, ids), bytes);
+    }
+
+    /// The cached values of label `name` in `(scope, tenant)`, if computed under the
+    /// current generation.
+    pub(crate) fn label_values(&self, scope: u32, tenant: Tenant, name: &str) -> Option<Arc<Vec<String>>> {
+        let (generation, values) = self.values.lock().get(&(scope, tenant, name.to_string()))?;
+        (generation == self.generation()).then_some(values)
+    }
+
+    /// Keeps the values of label `name` in `(scope, tenant)`, read by a look-up that
+    /// started at `generation`.
+    pub(crate) fn keep_label_values(
+        &self,
+        scope: u32,
+        tenant: Tenant,
+        name: &str,
+        generation: u64,
+        values: Arc<Vec<String>>,
+    ) {
+        let bytes = name.len()
+            + values
+                .iter()
+                .map(|v| v.len() + std::mem::size_of::<String>())
+                .sum::<usize>()
+            + ENTRY_OVERHEAD_BYTES;
+        self.values
+            .lock()
+            .insert((scope, tenant, name.to_string()), (generation, values), bytes);
+    }
+
+    /// The canonical keys of `ids` that are cached, in their order (`None` where not).
+    pub(crate) fn keys(&self, ids: &[u64]) -> Vec<Option<Bytes>> {
+        let mut keys = self.keys.lock();
+        ids.iter().map(|id| keys.get(id)).collect()
+    }
+
+    /// Keeps the canonical key of each `(id, key)`.
+    pub(crate) fn keep_keys(&self, found: impl IntoIterator<Item = (u64, Bytes)>) {
+        let mut keys = self.keys.lock();
+        for (id, key) in found {
+            let bytes = key.len() + 8 + ENTRY_OVERHEAD_BYTES;
+            keys.insert(id, key, bytes);
+        }
+    }
+
+    /// What the caches hold now.
+    pub(crate) fn usage(&self) -> SearchCacheUsage {
+        let (s, v, k) = (self.selections.lock(), self.values.lock(), self.keys.lock());
+        SearchCacheUsage {
+            postings_bytes: (s.bytes() + v.bytes()) as u64,
+            keys_bytes: k.bytes() as u64,
+            entries: (s.len() + v.len() + k.len()) as u64,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(op: MatchOp, name: &str, value: &str) -> Matcher {
+        Matcher::new(op, name, value).expect("matcher")
+    }
+
+    #[test]
+    fn rotation_keeps_what_is_used_and_stays_in_budget() {
+        // 100 bytes per generation, 10 bytes per entry: 10 entries each.
+        let mut r: Rotating<u32, u32> = Rotating::new(200);
+        for i in 0..10 {
+            r.insert(i, i, 10);
+        }
+        assert_eq!(r.bytes(), 100);
+        // The 11th rotates: 0..10 become the previous generation.
+        r.insert(10, 10, 10);
+        assert_eq!((r.current.len(), r.previous.len()), (1, 10));
+        // A use moves an entry back to the current generation.
+        assert_eq!(r.get(&3), Some(3));
+        assert_eq!(r.bytes(), 110);
+        for i in 11..20 {
+            r.insert(i, i, 10);
+        }
+        // Rotated again: 0..10 except 3 are gone, 3 survived as a used entry.
+        assert_eq!(r.get(&0), None);
+        assert_eq!(r.get(&3), Some(3));
+        assert!(r.bytes() <= 200);
+        // Replacing an entry does not count it twice; an entry over the budget is not kept.
+        let before = r.bytes();
+        r.insert(3, 33, 10);
+        assert_eq!(r.bytes(), before);
+        r.insert(99, 99, 101);
+        assert_eq!(r.get(&99), None);
+    }
+
+    #[test]
+    fn a_postings_change_makes_selections_and_values_stale_but_not_keys() {
+        let c = SearchCache::new(1 << 20);
+        let t = Tenant::default();
+        let key = SelectionKey::new(t, &[m(MatchOp::Equal, "job", "a")], &[7]);
+        let g = c.generation();
+        let ids: RoaringTreemap = [1u64, 2, 3].into_iter().collect();
+        c.keep_selection(key.clone(), g, Arc::new(ids.clone()));
+        c.keep_label_values(7, t, "job", g, Arc::new(vec!["a".into()]));
+        c.keep_keys([(1, Bytes::from_static(b"key-1"))]);
+        assert_eq!(c.selection(&key).as_deref(), Some(&ids));
+        assert_eq!(c.label_values(7, t, "job").as_deref(), Some(&vec!["a".to_string()]));
+        c.postings_changed();
+        assert_eq!(c.selection(&key), None);
+        assert_eq!(c.label_values(7, t, "job"), None);
+        assert_eq!(c.keys(&[1, 2]), [Some(Bytes::from_static(b"key-1")), None]);
+        // A look-up that started before the change is stale as soon as it is kept.
+        c.keep_selection(key.clone(), g, Arc::new(ids));
+        assert_eq!(c.selection(&key), None);
+    }
+
+    #[test]
+    fn selection_keys_tell_matchers_scopes_and_tenants_apart() {
+        let t = Tenant::default();
+        let other = Tenant {
+            account_id: 1,
+            project_id: 0,
+        };
+        let a = [m(MatchOp::Equal, "job", "a")];
+        let keys = [
+            SelectionKey::new(t, &a, &[1]),
+            SelectionKey::new(t, &a, &[2]),
+            SelectionKey::new(other, &a, &[1]),
+            SelectionKey::new(t, &[m(MatchOp::NotEqual, "job", "a")], &[1]),
+            SelectionKey::new(t, &[m(MatchOp::Equal, "jo", "ba")], &[1]),
+            // A value holding what would be the separator and the next matcher.
+            SelectionKey::new(t, &[m(MatchOp::Equal, "job", "a\0env\0=\01\0b")], &[1]),
+            SelectionKey::new(t, &[m(MatchOp::Equal, "job", "a"), m(MatchOp::Equal, "env", "b")], &[1]),
+        ];
+        for (i, a) in keys.iter().enumerate() {
+            for (j, b) in keys.iter().enumerate() {
+                assert_eq!(i == j, a == b, "{a:?} vs {b:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_zero_budget_keeps_nothing() {
+        let c = SearchCache::new(0);
+        let key = SelectionKey::new(Tenant::default(), &[], &[1]);
+        c.keep_selection(key.clone(), c.generation(), Arc::new(RoaringTreemap::new()));
+        c.keep_keys([(1, Bytes::from_static(b"k"))]);
+        assert_eq!(c.selection(&key), None);
+        assert_eq!(c.keys(&[1]), [None]);
+        assert_eq!(c.usage(), SearchCacheUsage::default());
+    }
+}
