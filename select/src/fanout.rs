@@ -217,6 +217,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn union_of_keys_is_sorted_as_label_sets_and_unique() {
+        let t = cairn_common::Tenant::default();
+        let sets = [
+            Labels::from_pairs([("__name__", "up"), ("job", "b")]),
+            Labels::from_pairs([("__name__", "up"), ("job", "a"), ("zone", "x")]),
+            Labels::from_pairs([("__name__", "up"), ("job", "a")]),
+            Labels::from_pairs([("__name__", "u"), ("job", "zz")]),
+            Labels::from_pairs([("__name__", "up"), ("jo", "b")]),
+        ];
+        let key = |l: &Labels| bytes::Bytes::from(l.canonical_key(t)[8..].to_vec());
+        // Two nodes, one series on both (a replica), each answer in its own order.
+        let parts = vec![
+            vec![key(&sets[0]), key(&sets[2]), key(&sets[4])],
+            vec![key(&sets[1]), key(&sets[0]), key(&sets[3])],
+        ];
+        let mut want: Vec<Labels> = sets.to_vec();
+        want.sort();
+        let got: Vec<Labels> = union_keys(parts)
+            .iter()
+            .map(|k| Labels::from_key_labels(k).expect("key"))
+            .collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
     fn merge_keeps_one_sample_per_timestamp_in_order() {
         let a = (vec![1, 3, 5], vec![1.0, 3.0, 5.0]);
         let b = (vec![2, 3, 6], vec![2.0, 30.0, 6.0]);
