@@ -325,7 +325,7 @@ mod tests {
             SelectionKey::new(t, &[m(MatchOp::NotEqual, "job", "a")], &[1]),
             SelectionKey::new(t, &[m(MatchOp::Equal, "jo", "ba")], &[1]),
             // A value holding what would be the separator and the next matcher.
-            SelectionKey::new(t, &[m(MatchOp::Equal, "job", "a\0env\0=\01\0b")], &[1]),
+            SelectionKey::new(t, &[m(MatchOp::Equal, "job", "a\x00env\x00=\x001\x00b")], &[1]),
             SelectionKey::new(t, &[m(MatchOp::Equal, "job", "a"), m(MatchOp::Equal, "env", "b")], &[1]),
         ];
         for (i, a) in keys.iter().enumerate() {
