@@ -57,9 +57,9 @@ pub struct StorageConfig {
     #[arg(long, env = "CAIRN_SERIES_CACHE_MAX_BYTES", default_value_t = crate::engine::DEFAULT_SERIES_CACHE_BYTES)]
     pub series_cache_max_bytes: u64,
     /// Memory budget of the caches of index look-ups that searches repeat, bytes (0 turns
-    /// them off): matchers → series IDs and label → values (a quarter each; dropped when a
-    /// series is created, a series' first sample of a day is indexed, or retention drops
-    /// days), and series ID → key (half). Reported in
+    /// them off): matchers → series IDs, and label names and values (a quarter each;
+    /// dropped when a series is created, a series' first sample of a day is indexed, or
+    /// retention drops days), and series ID → key (half). Reported in
     /// `cairn_storage_index_memory_bytes{part="search_cache"}`.
     #[arg(long, env = "CAIRN_INDEX_CACHE_MAX_BYTES", default_value_t = crate::engine::DEFAULT_INDEX_CACHE_BYTES)]
     pub index_cache_max_bytes: u64,

@@ -235,14 +235,44 @@ impl Index {
         tenant: Tenant,
         name: &str,
     ) -> Result<Arc<Vec<String>>, StorageError> {
-        if let Some(values) = self.cache.label_values(scope, tenant, name) {
-            metrics::counter!("cairn_storage_index_cache_requests_total", "cache" => "label_values", "outcome" => "hit")
+        self.cached_strings(scope, tenant, Some(name), || {
+            self.read_label_values(scope, tenant, name)
+        })
+    }
+
+    /// The label names present in `(scope, tenant)`, sorted by their key order (length,
+    /// then bytes): from the label names cache while no postings changed since it was
+    /// kept, else read from the postings' keys (and then kept).
+    pub(crate) fn label_names(&self, scope: u32, tenant: Tenant) -> Result<Arc<Vec<String>>, StorageError> {
+        self.cached_strings(scope, tenant, None, || self.read_label_names(scope, tenant))
+    }
+
+    /// The cached list of label `name`'s values (`None`: of label names) in `(scope,
+    /// tenant)`, or `read()` kept under the generation read before it.
+    fn cached_strings(
+        &self,
+        scope: u32,
+        tenant: Tenant,
+        name: Option<&str>,
+        read: impl FnOnce() -> Result<Vec<String>, StorageError>,
+    ) -> Result<Arc<Vec<String>>, StorageError> {
+        let cache = if name.is_some() { "label_values" } else { "label_names" };
+        if let Some(strings) = self.cache.strings(scope, tenant, name) {
+            metrics::counter!("cairn_storage_index_cache_requests_total", "cache" => cache, "outcome" => "hit")
                 .increment(1);
-            return Ok(values);
+            return Ok(strings);
         }
-        metrics::counter!("cairn_storage_index_cache_requests_total", "cache" => "label_values", "outcome" => "miss")
+        metrics::counter!("cairn_storage_index_cache_requests_total", "cache" => cache, "outcome" => "miss")
             .increment(1);
         let generation = self.cache.generation();
+        let strings = Arc::new(read()?);
+        self.cache
+            .keep_strings(scope, tenant, name, generation, Arc::clone(&strings));
+        Ok(strings)
+    }
+
+    /// [`Index::label_values`] read from the postings' keys.
+    fn read_label_values(&self, scope: u32, tenant: Tenant, name: &str) -> Result<Vec<String>, StorageError> {
         let cf = self.cf(CF_POSTINGS)?;
         let prefix = name_prefix(scope, tenant, name);
         let mut values = Vec::new();
@@ -258,15 +288,12 @@ impl Index {
                 .map_err(|_| StorageError::CorruptIndex(format!("label value of {name} is not UTF-8")))?;
             values.push(value.to_string());
         }
-        let values = Arc::new(values);
-        self.cache
-            .keep_label_values(scope, tenant, name, generation, Arc::clone(&values));
         Ok(values)
     }
 
-    /// The label names present in `(scope, tenant)`, sorted by their key order (length,
-    /// then bytes); skips over the values of each name with a seek.
-    pub(crate) fn label_names(&self, scope: u32, tenant: Tenant) -> Result<Vec<String>, StorageError> {
+    /// [`Index::label_names`] read from the postings: skips over the values of each name
+    /// with a seek.
+    fn read_label_names(&self, scope: u32, tenant: Tenant) -> Result<Vec<String>, StorageError> {
         let cf = self.cf(CF_POSTINGS)?;
         let prefix = tenant_prefix(scope, tenant);
         let mut names = Vec::new();

@@ -237,7 +237,7 @@ impl Engine {
         let mut names = BTreeSet::new();
         if selectors.is_empty() {
             for scope in scopes(start_ms, end_ms) {
-                names.extend(self.index.label_names(scope, tenant)?);
+                names.extend(self.index.label_names(scope, tenant)?.iter().cloned());
             }
         } else {
             for labels in self.series_labels(tenant, selectors, start_ms, end_ms, 0)? {

@@ -277,13 +277,26 @@ mod tests {
         ix.add_days(&[(6, 200, t, &l)]).expect("days");
         assert_eq!(ids(ix.select(t, &up, &[200]).expect("day")), [6]);
         assert_eq!(ix.label_values(200, t, "job").expect("values").as_slice(), ["c"]);
+        // Label names too: a series with a new label name shows it at once.
+        assert!(
+            !ix.label_names(ALL_DAYS, t)
+                .expect("names")
+                .contains(&"zone".to_string())
+        );
+        let z = Labels::from_pairs([("__name__", "up"), ("zone", "x")]);
+        ix.create_series(7, &z.canonical_key(t), t, &z).expect("create");
+        assert!(
+            ix.label_names(ALL_DAYS, t)
+                .expect("names")
+                .contains(&"zone".to_string())
+        );
     }
 
     #[test]
     fn label_names_and_values() {
         let (_d, ix) = index();
         let t = fill(&ix);
-        let mut names = ix.label_names(ALL_DAYS, t).expect("names");
+        let mut names = ix.label_names(ALL_DAYS, t).expect("names").to_vec();
         names.sort();
         assert_eq!(names, ["__name__", "env", "job"]);
         let mut values = Vec::new();

@@ -2,12 +2,13 @@
 //! selectors every few seconds, and between two refreshes the index rarely changes.
 //!
 //! - **Selections**: `(tenant, scopes, matchers)` → the matching series IDs.
-//! - **Label values**: `(scope, tenant, name)` → the values of a label.
+//! - **Label names and values**: `(scope, tenant)` → the label names, and
+//!   `(scope, tenant, name)` → the values of a label.
 //! - **Series keys**: series ID → canonical key. A series ID names one key for the whole
 //!   life of the process (IDs are handed out by a counter and never reused), so these
 //!   entries are never stale.
 //!
-//! Selections and label values depend on the postings, which change when a series is
+//! Selections, label names and label values depend on the postings, which change when a series is
 //! created, when a series' first sample of a day is indexed, and when retention drops
 //! days. Each of those writes bumps the index generation *after* it is applied; an entry
 //! records the generation read *before* its look-up started and is used only while the
@@ -138,15 +139,16 @@ impl SelectionKey {
 /// The index generation an entry was computed under, and the entry.
 type Stamped<T> = (u64, Arc<T>);
 
-/// What label values are keyed by: postings scope, tenant, label name.
-type ValuesKey = (u32, Tenant, String);
+/// What lists of label names and of label values are keyed by: postings scope, tenant,
+/// and the label whose values are listed (`None` for the list of label names).
+type StringsKey = (u32, Tenant, Option<String>);
 
 /// The search caches of one index; see the module documentation.
 #[derive(Debug)]
 pub(crate) struct SearchCache {
     generation: AtomicU64,
     selections: Mutex<Rotating<SelectionKey, Stamped<RoaringTreemap>>>,
-    values: Mutex<Rotating<ValuesKey, Stamped<Vec<String>>>>,
+    strings: Mutex<Rotating<StringsKey, Stamped<Vec<String>>>>,
     keys: Mutex<Rotating<u64, Bytes>>,
 }
 
@@ -154,7 +156,7 @@ pub(crate) struct SearchCache {
 /// entry).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct SearchCacheUsage {
-    /// Selections and label values.
+    /// Selections, label names and label values.
     pub(crate) postings_bytes: u64,
     /// Series keys.
     pub(crate) keys_bytes: u64,
@@ -164,13 +166,13 @@ pub(crate) struct SearchCacheUsage {
 
 impl SearchCache {
     /// Caches within `max_bytes` in all: a quarter for selections, a quarter for label
-    /// values, half for series keys. 0 keeps nothing.
+    /// names and values, half for series keys. 0 keeps nothing.
     pub(crate) fn new(max_bytes: u64) -> Self {
         let max = usize::try_from(max_bytes).unwrap_or(usize::MAX);
         SearchCache {
             generation: AtomicU64::new(0),
             selections: Mutex::new(Rotating::new(max / 4)),
-            values: Mutex::new(Rotating::new(max / 4)),
+            strings: Mutex::new(Rotating::new(max / 4)),
             keys: Mutex::new(Rotating::new(max / 2)),
         }
     }
@@ -180,7 +182,7 @@ impl SearchCache {
         self.generation.load(Ordering::Acquire)
     }
 
-    /// Marks every selection and label values entry as stale. Call after an index write
+    /// Marks every selection, label names and label values entry as stale. Call after an index write
     /// that changes postings has been applied.
     pub(crate) fn postings_changed(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
@@ -198,32 +200,32 @@ impl SearchCache {
         self.selections.lock().insert(key, (generation, ids), bytes);
     }
 
-    /// The cached values of label `name` in `(scope, tenant)`, if computed under the
-    /// current generation.
-    pub(crate) fn label_values(&self, scope: u32, tenant: Tenant, name: &str) -> Option<Arc<Vec<String>>> {
-        let (generation, values) = self.values.lock().get(&(scope, tenant, name.to_string()))?;
+    /// The cached values of label `name` in `(scope, tenant)` (with `name` `None`: its
+    /// label names), if computed under the current generation.
+    pub(crate) fn strings(&self, scope: u32, tenant: Tenant, name: Option<&str>) -> Option<Arc<Vec<String>>> {
+        let (generation, values) = self.strings.lock().get(&(scope, tenant, name.map(str::to_string)))?;
         (generation == self.generation()).then_some(values)
     }
 
-    /// Keeps the values of label `name` in `(scope, tenant)`, read by a look-up that
-    /// started at `generation`.
-    pub(crate) fn keep_label_values(
+    /// Keeps the values of label `name` in `(scope, tenant)` (with `name` `None`: its label
+    /// names), read by a look-up that started at `generation`.
+    pub(crate) fn keep_strings(
         &self,
         scope: u32,
         tenant: Tenant,
-        name: &str,
+        name: Option<&str>,
         generation: u64,
         values: Arc<Vec<String>>,
     ) {
-        let bytes = name.len()
+        let bytes = name.map_or(0, str::len)
             + values
                 .iter()
                 .map(|v| v.len() + std::mem::size_of::<String>())
                 .sum::<usize>()
             + ENTRY_OVERHEAD_BYTES;
-        self.values
+        self.strings
             .lock()
-            .insert((scope, tenant, name.to_string()), (generation, values), bytes);
+            .insert((scope, tenant, name.map(str::to_string)), (generation, values), bytes);
     }
 
     /// The canonical keys of `ids` that are cached, in their order (`None` where not).
@@ -243,7 +245,7 @@ impl SearchCache {
 
     /// What the caches hold now.
     pub(crate) fn usage(&self) -> SearchCacheUsage {
-        let (s, v, k) = (self.selections.lock(), self.values.lock(), self.keys.lock());
+        let (s, v, k) = (self.selections.lock(), self.strings.lock(), self.keys.lock());
         SearchCacheUsage {
             postings_bytes: (s.bytes() + v.bytes()) as u64,
             keys_bytes: k.bytes() as u64,
@@ -297,13 +299,17 @@ mod tests {
         let g = c.generation();
         let ids: RoaringTreemap = [1u64, 2, 3].into_iter().collect();
         c.keep_selection(key.clone(), g, Arc::new(ids.clone()));
-        c.keep_label_values(7, t, "job", g, Arc::new(vec!["a".into()]));
+        c.keep_strings(7, t, Some("job"), g, Arc::new(vec!["a".into()]));
+        c.keep_strings(7, t, None, g, Arc::new(vec!["job".into()]));
         c.keep_keys([(1, Bytes::from_static(b"key-1"))]);
         assert_eq!(c.selection(&key).as_deref(), Some(&ids));
-        assert_eq!(c.label_values(7, t, "job").as_deref(), Some(&vec!["a".to_string()]));
+        assert_eq!(c.strings(7, t, Some("job")).as_deref(), Some(&vec!["a".to_string()]));
+        assert_eq!(c.strings(7, t, None).as_deref(), Some(&vec!["job".to_string()]));
+        assert_eq!(c.strings(8, t, None), None);
         c.postings_changed();
         assert_eq!(c.selection(&key), None);
-        assert_eq!(c.label_values(7, t, "job"), None);
+        assert_eq!(c.strings(7, t, Some("job")), None);
+        assert_eq!(c.strings(7, t, None), None);
         assert_eq!(c.keys(&[1, 2]), [Some(Bytes::from_static(b"key-1")), None]);
         // A look-up that started before the change is stale as soon as it is kept.
         c.keep_selection(key.clone(), g, Arc::new(ids));
