@@ -60,6 +60,12 @@ pub(crate) fn block_cache() -> &'static Cache {
 /// Column family options with the memory bounds every family shares: the shared block
 /// cache holds index and filter blocks too (so table readers do not grow with the data),
 /// and memtables are [`CF_WRITE_BUFFER_BYTES`]. SST data blocks of `block_bytes`.
+///
+/// RocksDB's implicit readahead is off (`max_auto_readahead_size=0`, which the Rust
+/// binding sets only through an options string): after two neighbouring data blocks, an
+/// iterator asks the kernel to read ahead in the SST file (a `readahead` system call per
+/// block) even when the blocks are in the block cache; searches walk the series of one
+/// partition in ID order, so they paid it on nearly every series.
 fn bounded_options(block_bytes: usize) -> Options {
     let mut table = BlockBasedOptions::default();
     table.set_block_cache(block_cache());
@@ -69,8 +75,17 @@ fn bounded_options(block_bytes: usize) -> Options {
     let mut o = Options::default();
     o.set_block_based_table_factory(&table);
     o.set_write_buffer_size(CF_WRITE_BUFFER_BYTES);
-    o
+    match o.get_options_from_string(NO_AUTO_READAHEAD) {
+        Ok(without_readahead) => without_readahead,
+        Err(e) => {
+            tracing::warn!(error = %e, "RocksDB refused {NO_AUTO_READAHEAD}; its readahead stays on");
+            o
+        }
+    }
 }
+
+/// The options string that turns RocksDB's implicit readahead off, see [`bounded_options`].
+const NO_AUTO_READAHEAD: &str = "block_based_table_factory={max_auto_readahead_size=0}";
 
 /// Opens (creating if needed) the RocksDB instance at `path` with every column family
 /// it already has. Returns the handle and the names of the partition column families.
@@ -205,6 +220,40 @@ mod tests {
         let mut out = Vec::new();
         b.serialize_into(&mut out).expect("serialize into a Vec");
         out
+    }
+
+    #[test]
+    fn every_column_family_has_implicit_readahead_off() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (db, _) = open(dir.path()).expect("open");
+        db.create_cf("p_test", &partition_options()).expect("create partition");
+        drop(db);
+        // RocksDB writes the options in force to OPTIONS-<n>; the newest holds them all.
+        let newest = std::fs::read_dir(dir.path())
+            .expect("list")
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("OPTIONS-"))
+            })
+            .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok())
+            .expect("an OPTIONS file");
+        let text = std::fs::read_to_string(newest).expect("read");
+        // Per `[TableOptions/BlockBasedTable "<family>"]` section, its setting.
+        let mut family = "";
+        let mut values = Vec::new();
+        for line in text.lines().map(str::trim) {
+            if let Some(header) = line.strip_prefix("[TableOptions/BlockBasedTable ") {
+                family = header.trim_end_matches(']');
+            } else if let Some(v) = line.strip_prefix("max_auto_readahead_size=") {
+                values.push((family, v));
+            }
+        }
+        // The index families and the partition; RocksDB's own "default" family (a few
+        // bookkeeping keys) keeps its defaults.
+        let ours: Vec<_> = values.iter().filter(|(f, _)| *f != "\"default\"").collect();
+        assert_eq!(ours.len(), 4, "{values:?}");
+        assert!(ours.iter().all(|(_, v)| *v == "0"), "{values:?}");
     }
 
     #[test]
