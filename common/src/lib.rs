@@ -8,6 +8,7 @@
 //! - [`block`]: the block codec of stored samples, also the form of search answers.
 //! - [`scan`]: whole-column checks (sortedness, staleness markers, counter resets).
 //! - [`jump_hash`] and [`ring`]: which storage nodes own a series.
+//! - [`rotating`]: a bounded two-generation map for caches of repeated look-ups.
 //! - [`duration`]: Prometheus-style durations for flags (`31d`, `5m`).
 //! - [`grpc`]: lazy gRPC clients for storage nodes.
 //! - [`telemetry`], [`http`], [`listen_addr_file`], [`shutdown`]: service plumbing.
@@ -23,6 +24,7 @@ pub mod listen_addr_file;
 pub mod matcher;
 pub mod packed_keys;
 pub mod ring;
+pub mod rotating;
 pub mod samples_le;
 pub mod scan;
 pub mod shutdown;

@@ -3,14 +3,13 @@
 //! costs more than the rest of a small query's evaluation; a query seen before is cloned
 //! from here instead (a clone shares the compiled regexes).
 //!
-//! Bounded: two generations of at most [`GENERATION_ENTRIES`] queries each; when the
-//! current one is full it becomes the previous one, and a query found in the previous
-//! one moves back. Queries longer than [`MAX_CACHED_QUERY_BYTES`] and queries that do
-//! not parse are not kept.
+//! Bounded: a [`Rotating`] map of two generations of at most [`GENERATION_ENTRIES`]
+//! queries each. Queries longer than [`MAX_CACHED_QUERY_BYTES`] and queries that do not
+//! parse are not kept.
 
-use std::collections::HashMap;
 use std::sync::{LazyLock, Mutex};
 
+use cairn_common::rotating::Rotating;
 use promql_parser::parser::{self, Expr};
 
 /// Most queries in one generation.
@@ -19,13 +18,9 @@ const GENERATION_ENTRIES: usize = 1024;
 /// Longest query text kept, bytes.
 const MAX_CACHED_QUERY_BYTES: usize = 4096;
 
-#[derive(Default)]
-struct Generations {
-    current: HashMap<String, Expr>,
-    previous: HashMap<String, Expr>,
-}
-
-static PARSED: LazyLock<Mutex<Generations>> = LazyLock::new(Mutex::default);
+/// Each query costs 1: the budget is a number of queries.
+static PARSED: LazyLock<Mutex<Rotating<String, Expr>>> =
+    LazyLock::new(|| Mutex::new(Rotating::new(2 * GENERATION_ENTRIES)));
 
 /// The expression of `query`, as `promql_parser::parser::parse` gives it. Errors: the
 /// parser's message.
@@ -33,21 +28,12 @@ pub fn parse(query: &str) -> Result<Expr, String> {
     if query.len() > MAX_CACHED_QUERY_BYTES {
         return parser::parse(query);
     }
-    if let Ok(mut g) = PARSED.lock() {
-        if let Some(expr) = g.current.get(query) {
-            return Ok(expr.clone());
-        }
-        if let Some((text, expr)) = g.previous.remove_entry(query) {
-            g.current.insert(text, expr.clone());
-            return Ok(expr);
-        }
+    if let Some(expr) = PARSED.lock().ok().and_then(|mut kept| kept.get(query)) {
+        return Ok(expr);
     }
     let expr = parser::parse(query)?;
-    if let Ok(mut g) = PARSED.lock() {
-        if g.current.len() >= GENERATION_ENTRIES {
-            g.previous = std::mem::take(&mut g.current);
-        }
-        g.current.insert(query.to_string(), expr.clone());
+    if let Ok(mut kept) = PARSED.lock() {
+        kept.insert(query.to_string(), expr.clone(), 1);
     }
     Ok(expr)
 }
@@ -75,7 +61,7 @@ mod tests {
             let q = format!("up{{job=\"j{i}\"}}");
             assert_eq!(parse(&q).expect("valid").to_string(), q);
         }
-        let g = PARSED.lock().expect("lock");
-        assert!(g.current.len() + g.previous.len() <= 2 * GENERATION_ENTRIES);
+        let kept = PARSED.lock().expect("lock");
+        assert!(kept.len() <= 2 * GENERATION_ENTRIES);
     }
 }

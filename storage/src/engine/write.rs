@@ -125,6 +125,8 @@ struct Staged {
     samples: Vec<Sample>,
     errors: Vec<String>,
     too_old: u64,
+    /// Timestamp of the oldest sample of `samples`, ms (`None` while there is none).
+    oldest_ms: Option<i64>,
 }
 
 impl Staged {
@@ -139,9 +141,11 @@ impl Staged {
         samples: impl Iterator<Item = (i64, f64)>,
     ) {
         let first = self.samples.len();
+        let mut oldest = i64::MAX;
         for (t, v) in samples {
             if t >= min_ts {
                 self.samples.push((t, v.to_bits()));
+                oldest = oldest.min(t);
             } else {
                 self.too_old += 1;
             }
@@ -149,6 +153,7 @@ impl Staged {
         if self.samples.len() == first {
             return;
         }
+        self.oldest_ms = Some(self.oldest_ms.map_or(oldest, |o| o.min(oldest)));
         let at = self.keys.len();
         for part in key {
             self.keys.extend_from_slice(part);
@@ -557,7 +562,7 @@ impl Engine {
             self.index_request_days(tenant, &st, &found)?;
         }
         let rows = st.samples.len() as u64;
-        let late = is_late(&st.samples, now_ms()).then(|| self.write_epoch.clone());
+        let late = is_late(st.oldest_ms, now_ms()).then(|| self.write_epoch.clone());
         let runs = found
             .iter()
             .zip(&st.items)

@@ -43,11 +43,10 @@ impl WriteEpoch {
     }
 }
 
-/// Whether a write of `samples` (timestamp ms, value bits) at `now_ms` is late: it holds
-/// a sample at least [`LATE_WRITE_MS`] older than `now_ms`.
-pub(crate) fn is_late(samples: &[(i64, u64)], now_ms: i64) -> bool {
-    let bound = now_ms.saturating_sub(LATE_WRITE_MS);
-    samples.iter().any(|&(t, _)| t <= bound)
+/// Whether a write whose oldest sample is at `oldest_ms` (`None`: no sample) is late at
+/// `now_ms`: that sample is at least [`LATE_WRITE_MS`] older than `now_ms`.
+pub(crate) fn is_late(oldest_ms: Option<i64>, now_ms: i64) -> bool {
+    oldest_ms.is_some_and(|t| t <= now_ms.saturating_sub(LATE_WRITE_MS))
 }
 
 #[cfg(test)]
@@ -57,9 +56,9 @@ mod tests {
     #[test]
     fn a_write_is_late_when_a_sample_is_older_than_the_bound() {
         let now = 10 * 60_000;
-        assert!(!is_late(&[(now, 0), (now - LATE_WRITE_MS + 1, 0)], now));
-        assert!(is_late(&[(now, 0), (now - LATE_WRITE_MS, 0)], now));
-        assert!(!is_late(&[], now));
+        assert!(!is_late(Some(now - LATE_WRITE_MS + 1), now));
+        assert!(is_late(Some(now - LATE_WRITE_MS), now));
+        assert!(!is_late(None, now));
     }
 
     #[test]

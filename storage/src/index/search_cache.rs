@@ -16,17 +16,14 @@
 //! dropped at its next use, never served stale. This is the same trade as
 //! VictoriaMetrics' tag filters cache, which is reset when new series are registered.
 //!
-//! Memory is bounded by a byte budget: each cache keeps two generations of entries
-//! ([`Rotating`]); when the current one reaches half the budget it becomes the previous
-//! one and the old previous is dropped, and an entry found in the previous generation is
-//! moved to the current one, so what is used often stays.
+//! Memory is bounded by a byte budget: each cache is a [`Rotating`] map of two
+//! generations, so what is used often stays.
 
-use std::collections::HashMap;
-use std::hash::Hash;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
+use cairn_common::rotating::Rotating;
 use cairn_common::{MatchOp, Matcher, Tenant};
 use parking_lot::Mutex;
 use roaring::RoaringTreemap;
@@ -37,64 +34,6 @@ const ENTRY_OVERHEAD_BYTES: usize = 64;
 
 /// Default budget of all three caches together, bytes.
 pub const DEFAULT_INDEX_CACHE_BYTES: u64 = 32 << 20;
-
-/// A map of bounded size that forgets what was not used for two rotations.
-#[derive(Debug)]
-struct Rotating<K, V> {
-    current: HashMap<K, (V, usize)>,
-    previous: HashMap<K, (V, usize)>,
-    current_bytes: usize,
-    previous_bytes: usize,
-    /// Budget of one generation: half the cache's.
-    half_bytes: usize,
-}
-
-impl<K: Hash + Eq, V: Clone> Rotating<K, V> {
-    fn new(max_bytes: usize) -> Self {
-        Rotating {
-            current: HashMap::new(),
-            previous: HashMap::new(),
-            current_bytes: 0,
-            previous_bytes: 0,
-            half_bytes: max_bytes / 2,
-        }
-    }
-
-    /// The value of `key`, moved to the current generation if it was in the previous one.
-    fn get(&mut self, key: &K) -> Option<V> {
-        if let Some((v, _)) = self.current.get(key) {
-            return Some(v.clone());
-        }
-        let (k, (v, bytes)) = self.previous.remove_entry(key)?;
-        self.previous_bytes -= bytes;
-        self.insert(k, v.clone(), bytes);
-        Some(v)
-    }
-
-    /// Keeps `value` under `key`, `bytes` being what the entry costs. An entry over the
-    /// generation budget is not kept.
-    fn insert(&mut self, key: K, value: V, bytes: usize) {
-        if bytes > self.half_bytes {
-            return;
-        }
-        if self.current_bytes + bytes > self.half_bytes {
-            self.previous = std::mem::take(&mut self.current);
-            self.previous_bytes = std::mem::replace(&mut self.current_bytes, 0);
-        }
-        if let Some((_, old)) = self.current.insert(key, (value, bytes)) {
-            self.current_bytes -= old;
-        }
-        self.current_bytes += bytes;
-    }
-
-    fn bytes(&self) -> usize {
-        self.current_bytes + self.previous_bytes
-    }
-
-    fn len(&self) -> usize {
-        self.current.len() + self.previous.len()
-    }
-}
 
 /// What a selection is keyed by: the tenant, the postings scopes and the matchers as
 /// text (name, operator, value of each, in the request's order).
@@ -260,35 +199,6 @@ mod tests {
 
     fn m(op: MatchOp, name: &str, value: &str) -> Matcher {
         Matcher::new(op, name, value).expect("matcher")
-    }
-
-    #[test]
-    fn rotation_keeps_what_is_used_and_stays_in_budget() {
-        // 100 bytes per generation, 10 bytes per entry: 10 entries each.
-        let mut r: Rotating<u32, u32> = Rotating::new(200);
-        for i in 0..10 {
-            r.insert(i, i, 10);
-        }
-        assert_eq!(r.bytes(), 100);
-        // The 11th rotates: 0..10 become the previous generation.
-        r.insert(10, 10, 10);
-        assert_eq!((r.current.len(), r.previous.len()), (1, 10));
-        // A use moves an entry back to the current generation.
-        assert_eq!(r.get(&3), Some(3));
-        assert_eq!(r.bytes(), 110);
-        for i in 11..20 {
-            r.insert(i, i, 10);
-        }
-        // Rotated again: 0..10 except 3 are gone, 3 survived as a used entry.
-        assert_eq!(r.get(&0), None);
-        assert_eq!(r.get(&3), Some(3));
-        assert!(r.bytes() <= 200);
-        // Replacing an entry does not count it twice; an entry over the budget is not kept.
-        let before = r.bytes();
-        r.insert(3, 33, 10);
-        assert_eq!(r.bytes(), before);
-        r.insert(99, 99, 101);
-        assert_eq!(r.get(&99), None);
     }
 
     #[test]
