@@ -7,44 +7,59 @@
 
 use std::borrow::Borrow;
 use std::collections::HashMap;
-use std::hash::Hash;
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hash};
 
-/// A map of bounded size that forgets what was not used for two rotations.
+/// A map of bounded size that forgets what was not used for two rotations; its keys are
+/// hashed by `S` (the standard library's SipHash by default).
 #[derive(Debug)]
-pub struct Rotating<K, V> {
-    current: HashMap<K, (V, usize)>,
-    previous: HashMap<K, (V, usize)>,
+pub struct Rotating<K, V, S = RandomState> {
+    current: HashMap<K, (V, usize), S>,
+    previous: HashMap<K, (V, usize), S>,
     current_bytes: usize,
     previous_bytes: usize,
     /// Budget of one generation: half the cache's.
     half_bytes: usize,
 }
 
-impl<K: Hash + Eq, V: Clone> Rotating<K, V> {
-    /// An empty map of at most `max_bytes` (each generation half of it).
-    pub fn new(max_bytes: usize) -> Self {
-        Rotating {
-            current: HashMap::new(),
-            previous: HashMap::new(),
-            current_bytes: 0,
-            previous_bytes: 0,
-            half_bytes: max_bytes / 2,
-        }
-    }
-
+impl<K: Hash + Eq, V: Clone, S: BuildHasher + Default> Rotating<K, V, S> {
     /// The value of `key`, moved to the current generation if it was in the previous one.
     pub fn get<Q>(&mut self, key: &Q) -> Option<V>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
+        self.with(key, V::clone)
+    }
+}
+
+impl<K: Hash + Eq, V, S: BuildHasher + Default> Rotating<K, V, S> {
+    /// An empty map of at most `max_bytes` (each generation half of it).
+    pub fn new(max_bytes: usize) -> Self {
+        Rotating {
+            current: HashMap::default(),
+            previous: HashMap::default(),
+            current_bytes: 0,
+            previous_bytes: 0,
+            half_bytes: max_bytes / 2,
+        }
+    }
+
+    /// `f` of the value of `key` (moved to the current generation if it was in the
+    /// previous one), without a copy of the value; None if the key is not held.
+    pub fn with<Q, R>(&mut self, key: &Q, f: impl FnOnce(&V) -> R) -> Option<R>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         if let Some((v, _)) = self.current.get(key) {
-            return Some(v.clone());
+            return Some(f(v));
         }
         let (k, (v, bytes)) = self.previous.remove_entry(key)?;
         self.previous_bytes -= bytes;
-        self.insert(k, v.clone(), bytes);
-        Some(v)
+        let out = f(&v);
+        self.insert(k, v, bytes);
+        Some(out)
     }
 
     /// Keeps `value` under `key`, `bytes` being what the entry costs. An entry over the
