@@ -14,7 +14,7 @@ use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 
 use cairn_common::Tenant;
-use cairn_insert::remote_write::{self, Encoding};
+use cairn_insert::remote_write::{self, Encoding, LabelCache};
 use cairn_insert::router;
 use cairn_insert::storage_client::EncodedWrite;
 use cairn_insert::validate::Limits;
@@ -105,26 +105,34 @@ fn bench(c: &mut Criterion) {
     let tenant = Tenant::default();
     let mut group = c.benchmark_group("remote_write");
     group.throughput(Throughput::Elements(BATCH as u64));
-    group.bench_function("decode_validate_route_encode", |b| {
-        b.iter(|| {
-            let (per_node, samples) = remote_write::with_body_buffer(|buf| {
-                let raw = remote_write::decompress_into(&body, Encoding::Snappy, 64 << 20, buf).expect("decompress");
-                let routed = remote_write::parse(raw, &limits, tenant, router::Batches::new(2, 1, raw.len() / 64))
-                    .expect("parse");
-                let samples = routed.batches.samples();
-                (routed.batches.into_per_node(), samples)
-            });
-            let bytes: usize = per_node
-                .into_iter()
-                .map(|batch| {
-                    // What Router::send does before its first attempt.
-                    EncodedWrite::new(&batch.into_request(tenant)).len()
-                })
-                .sum();
-            assert_eq!(samples, BATCH);
-            bytes
-        })
-    });
+    // The label cache off (every label set decoded), then at its default size, warm
+    // after the first request as for a sender's steady series.
+    for (name, cache) in [
+        ("decode_validate_route_encode", LabelCache::new(0)),
+        ("label_cache_route_encode", LabelCache::new(16 << 20)),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let (per_node, samples) = remote_write::with_body_buffer(|buf| {
+                    let raw =
+                        remote_write::decompress_into(&body, Encoding::Snappy, 64 << 20, buf).expect("decompress");
+                    let batches = router::Batches::new(2, 1, raw.len() / 64);
+                    let routed = remote_write::parse(raw, &limits, tenant, batches, &cache).expect("parse");
+                    let samples = routed.batches.samples();
+                    (routed.batches.into_per_node(), samples)
+                });
+                let bytes: usize = per_node
+                    .into_iter()
+                    .map(|batch| {
+                        // What Router::send does before its first attempt.
+                        EncodedWrite::new(&batch.into_request(tenant)).len()
+                    })
+                    .sum();
+                assert_eq!(samples, BATCH);
+                bytes
+            })
+        });
+    }
     group.finish();
 }
 

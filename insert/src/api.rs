@@ -35,6 +35,8 @@ pub struct AppState {
     pub limits: Limits,
     /// `--max-request-bytes`.
     pub max_request_bytes: usize,
+    /// Remote-write label sets already decoded (`--label-cache-max-bytes`).
+    pub label_cache: Arc<remote_write::LabelCache>,
 }
 
 /// All routes of the insert service, with `/metrics` and `/health`.
@@ -99,7 +101,8 @@ async fn remote_write_for(
         let raw = remote_write::decompress_into(&body, encoding, st.max_request_bytes, buf)?;
         // Remote-write senders put one or a few samples in each entry; 64 bytes per entry
         // is a low estimate of its encoded size, so the batches rarely grow.
-        remote_write::parse(raw, &st.limits, tenant, st.router.batches(raw.len() / 64))
+        let batches = st.router.batches(raw.len() / 64);
+        remote_write::parse(raw, &st.limits, tenant, batches, &st.label_cache)
     })?;
     drop(body);
     let remote_write::Routed { batches, rejected } = routed;

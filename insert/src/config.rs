@@ -43,6 +43,12 @@ pub struct InsertConfig {
     /// Longest label value, in bytes (cairn_insert_rows_rejected_total{reason="label_value_too_long"}).
     #[arg(long, env = "CAIRN_MAX_LABEL_VALUE_BYTES", default_value_t = 4096)]
     pub max_label_value_bytes: usize,
+    /// Memory for the cache of remote-write label sets as received → canonical series
+    /// key, in bytes (0 turns it off). A sender repeats each series' labels in every
+    /// request; a label set found here is not decoded, checked or sorted again. Reported in
+    /// cairn_insert_label_cache_bytes and cairn_insert_label_cache_requests_total{outcome}.
+    #[arg(long, env = "CAIRN_LABEL_CACHE_MAX_BYTES", default_value_t = 16 * 1024 * 1024)]
+    pub label_cache_max_bytes: usize,
     /// Write the bound address here (`http=ADDR`) once serving; for tests and scripts.
     #[arg(long, env = "CAIRN_LISTEN_ADDR_FILE")]
     pub listen_addr_file: Option<PathBuf>,

@@ -43,10 +43,13 @@ pub async fn run(cfg: InsertConfig, shutdown: CancellationToken) -> Result<(), I
         cfg.replication_factor,
         cfg.storage_write_timeout,
     ));
+    let label_cache = Arc::new(remote_write::LabelCache::new(cfg.label_cache_max_bytes));
+    tokio::spawn(report_label_cache(label_cache.clone(), shutdown.clone()));
     let state = api::AppState {
         router,
         limits: cfg.limits(),
         max_request_bytes: cfg.max_request_bytes,
+        label_cache,
     };
     let listener = cairn_common::http::bind(&cfg.http_listen).await?;
     let addr = listener.local_addr()?;
@@ -57,4 +60,20 @@ pub async fn run(cfg: InsertConfig, shutdown: CancellationToken) -> Result<(), I
     cairn_common::http::serve(listener, api::routes(state), shutdown).await?;
     tracing::info!("insert stopped");
     Ok(())
+}
+
+/// Sets `cairn_insert_label_cache_bytes` and `cairn_insert_label_cache_entries` every
+/// second until `shutdown`.
+async fn report_label_cache(cache: Arc<remote_write::LabelCache>, shutdown: CancellationToken) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = every.tick() => {
+                let (bytes, entries) = cache.usage();
+                metrics::gauge!("cairn_insert_label_cache_bytes").set(bytes as f64);
+                metrics::gauge!("cairn_insert_label_cache_entries").set(entries as f64);
+            }
+        }
+    }
 }

@@ -3,9 +3,12 @@
 //! extension several senders use, zstd (`Content-Encoding: zstd`).
 //! Spec: <https://prometheus.io/docs/specs/prw/remote_write_spec/>.
 
+pub mod label_cache;
 pub mod wire;
 
 use cairn_common::{Tenant, labels};
+
+pub use label_cache::LabelCache;
 
 use crate::error::InsertError;
 use crate::router::Batches;
@@ -126,26 +129,52 @@ pub struct Routed {
 /// with invalid labels are rejected one by one (same rules and messages as
 /// [`validate::labels`], counted in `cairn_insert_rows_rejected_total{reason}` only when
 /// the whole body decodes). Labels are read borrowed from `raw` and packed straight into
-/// the node batches: no string is allocated per label. Errors: the bytes are not a `WriteRequest`
-/// protobuf or hold a label that is not UTF-8 (400, nothing stored).
-pub fn parse(raw: &[u8], limits: &Limits, tenant: Tenant, mut batches: Batches) -> Result<Routed, InsertError> {
+/// the node batches: no string is allocated per label. A series whose label fields are in
+/// `cache` takes its key and hash from there without decoding its labels; a valid series
+/// that was not is added to it. Errors: the bytes are not a `WriteRequest` protobuf or
+/// hold a label that is not UTF-8 (400, nothing stored).
+pub fn parse(
+    raw: &[u8],
+    limits: &Limits,
+    tenant: Tenant,
+    mut batches: Batches,
+    cache: &LabelCache,
+) -> Result<Routed, InsertError> {
     let mut received: Vec<(&str, &str)> = Vec::with_capacity(32);
     let mut sorted: Vec<(&str, &str)> = Vec::with_capacity(32);
     let mut samples: Vec<(i64, f64)> = Vec::with_capacity(8);
     let mut key: Vec<u8> = Vec::with_capacity(512);
     let mut rejected = Vec::new();
+    let (mut hits, mut misses) = (0u64, 0u64);
     for ts in wire::time_series(raw) {
-        wire::read_series(ts?, &mut received, &mut samples)?;
+        let ts = ts?;
+        samples.clear();
+        let fields = wire::label_fields_and_samples(ts, &mut samples)?;
         if samples.is_empty() {
             continue;
         }
+        if let Some(fields) = fields
+            && cache.with(tenant, fields, |hash, key_labels| {
+                batches.push(hash, key_labels, &samples)
+            })
+        {
+            hits += 1;
+            continue;
+        }
+        misses += 1;
+        wire::read_series(ts, &mut received, &mut samples)?;
         if let Err(r) = validate::sorted_pairs(&received, &mut sorted, limits) {
             rejected.push(r);
             continue;
         }
         let hash = labels::series_hash_of_sorted(tenant, sorted.iter().copied(), &mut key);
+        if let Some(fields) = fields {
+            cache.insert(tenant, fields, hash, &key[8..]);
+        }
         batches.push(hash, &key[8..], &samples);
     }
+    metrics::counter!("cairn_insert_label_cache_requests_total", "outcome" => "hit").increment(hits);
+    metrics::counter!("cairn_insert_label_cache_requests_total", "outcome" => "miss").increment(misses);
     Ok(Routed {
         batches,
         rejected: rejected.into_iter().map(validate::Rejection::count).collect(),
@@ -155,6 +184,7 @@ pub fn parse(raw: &[u8], limits: &Limits, tenant: Tenant, mut batches: Batches) 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::router::NodeBatch;
     use crate::rows::SeriesRows;
     use cairn_proto::prometheus::{Label, Sample, TimeSeries, WriteRequest};
     use prost::Message;
@@ -177,7 +207,13 @@ mod tests {
 
     /// Parses `raw` for two storage nodes, R = 1, tenant 0:0.
     fn parse2(raw: &[u8]) -> Result<(Vec<SeriesRows>, Vec<String>), InsertError> {
-        let routed = parse(raw, &Limits::default(), Tenant::default(), Batches::new(2, 1, 4))?;
+        let routed = parse(
+            raw,
+            &Limits::default(),
+            Tenant::default(),
+            Batches::new(2, 1, 4),
+            &LabelCache::new(1 << 20),
+        )?;
         let series = routed
             .batches
             .into_per_node()
@@ -281,17 +317,91 @@ mod tests {
                 values: vec![1.0],
             });
         }
+        let raw = req.encode_to_vec();
         for replication_factor in [1, 2, 3] {
-            let routed = parse(
-                &req.encode_to_vec(),
-                &Limits::default(),
-                tenant,
-                Batches::new(3, replication_factor, 64),
-            )
-            .expect("parse");
-            assert_eq!(routed.batches.samples(), 64);
             let want = crate::router::route(tenant, rows.clone(), 3, replication_factor).into_per_node();
-            assert_eq!(routed.batches.into_per_node(), want);
+            // Without the label cache, then twice with one: filling it, then from it.
+            let cache = LabelCache::new(1 << 20);
+            for cache in [&LabelCache::new(0), &cache, &cache] {
+                let batches = Batches::new(3, replication_factor, 64);
+                let routed = parse(&raw, &Limits::default(), tenant, batches, cache).expect("parse");
+                assert_eq!(routed.batches.samples(), 64);
+                assert_eq!(routed.batches.into_per_node(), want);
+            }
+            assert_eq!(cache.usage().1, 64);
+        }
+    }
+
+    /// The per-node batches of `raw` for tenant `tenant`, 2 nodes, R = 1, and the
+    /// rejection messages.
+    fn parse_with(raw: &[u8], tenant: Tenant, cache: &LabelCache) -> (Vec<NodeBatch>, Vec<String>) {
+        let routed = parse(raw, &Limits::default(), tenant, Batches::new(2, 1, 4), cache).expect("parse");
+        (routed.batches.into_per_node(), routed.rejected)
+    }
+
+    #[test]
+    fn label_cache_answers_as_the_full_decoding_does() {
+        use prost::encoding::{WireType, encode_key, encode_varint};
+        // Entries as a sender may write them: labels first (cacheable), an empty value
+        // (dropped), a rejected label set, and an entry with a label after its sample.
+        let mut req = WriteRequest {
+            timeseries: vec![
+                series(&[("job", "a"), ("__name__", "up"), ("x", "")], &[(1, 1.0)]),
+                series(&[("__name__", "up"), ("job", "a"), ("job", "b")], &[(1, 2.0)]),
+                series(&[("__name__", "down"), ("job", "a")], &[(2, 3.0), (3, 4.0)]),
+            ],
+            metadata: vec![],
+        }
+        .encode_to_vec();
+        let mut late = Vec::new();
+        let sample = Sample {
+            value: 5.0,
+            timestamp: 9,
+        }
+        .encode_to_vec();
+        encode_key(2, WireType::LengthDelimited, &mut late);
+        encode_varint(sample.len() as u64, &mut late);
+        late.extend_from_slice(&sample);
+        for (name, value) in [("__name__", "late"), ("job", "a")] {
+            let label = Label {
+                name: name.into(),
+                value: value.into(),
+            }
+            .encode_to_vec();
+            encode_key(1, WireType::LengthDelimited, &mut late);
+            encode_varint(label.len() as u64, &mut late);
+            late.extend_from_slice(&label);
+        }
+        encode_key(1, WireType::LengthDelimited, &mut req);
+        encode_varint(late.len() as u64, &mut req);
+        req.extend_from_slice(&late);
+
+        let t0 = Tenant::default();
+        let t1 = Tenant {
+            account_id: 1,
+            project_id: 2,
+        };
+        for tenant in [t0, t1] {
+            let want = parse_with(&req, tenant, &LabelCache::new(0));
+            assert_eq!(want.1.len(), 1, "{:?}", want.1);
+            let got: Vec<Vec<_>> = want.0.iter().map(|b| b.series(tenant)).collect();
+            let names: Vec<_> = got.iter().flatten().map(|s| s.labels.to_string()).collect();
+            assert_eq!(names.len(), 3, "{names:?}");
+            assert!(names.contains(&r#"up{job="a"}"#.to_string()), "{names:?}");
+            assert!(names.contains(&r#"late{job="a"}"#.to_string()), "{names:?}");
+            let cache = LabelCache::new(1 << 20);
+            assert_eq!(parse_with(&req, tenant, &cache), want);
+            // Two label sets kept: the rejected one and the one after its sample are not.
+            assert_eq!(cache.usage().1, 2);
+            assert_eq!(parse_with(&req, tenant, &cache), want);
+        }
+        // One cache for both tenants: each gets its own keys and routes.
+        let cache = LabelCache::new(1 << 20);
+        for tenant in [t0, t1, t0, t1] {
+            assert_eq!(
+                parse_with(&req, tenant, &cache),
+                parse_with(&req, tenant, &LabelCache::new(0))
+            );
         }
     }
 }

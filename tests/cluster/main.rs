@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod crash;
+mod label_cache;
 mod local;
 mod prometheus_e2e;
 mod query_api;

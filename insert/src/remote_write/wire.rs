@@ -236,6 +236,43 @@ pub fn read_series<'a>(
     Ok(())
 }
 
+/// Reads the samples of one `TimeSeries` (appended to `samples`) without decoding its
+/// labels, and returns the bytes of its label fields, keys and lengths included, when
+/// they all come before any other field, as senders write them; [`read_series`] of the
+/// same entry then yields the same samples. `Ok(None)` when a label field follows another
+/// field or has an unexpected wire type: the caller reads the entry with [`read_series`].
+/// Errors: malformed protobuf outside the label fields, or a label field whose length
+/// runs past the entry.
+pub fn label_fields_and_samples<'a>(
+    ts: TimeSeriesBytes<'a>,
+    samples: &mut Vec<(i64, f64)>,
+) -> Result<Option<&'a [u8]>, InsertError> {
+    let mut r = Reader::new(ts.bytes, ts.offset);
+    let mut labels_end = 0;
+    let mut in_labels = true;
+    while !r.at_end() {
+        let (field, wire) = r.key()?;
+        match field {
+            1 if in_labels && wire == LEN => {
+                r.len_delimited("Label")?;
+                labels_end = r.pos;
+            }
+            1 => return Ok(None),
+            2 => {
+                in_labels = false;
+                r.expect_wire(field, wire, LEN, "TimeSeries")?;
+                let (bytes, offset) = r.len_delimited("Sample")?;
+                samples.push(read_sample(bytes, offset)?);
+            }
+            _ => {
+                in_labels = false;
+                r.skip(field, wire)?;
+            }
+        }
+    }
+    Ok(Some(&ts.bytes[..labels_end]))
+}
+
 /// The label fields at the start of a `TimeSeries` (where senders put them, before the
 /// samples), checked as UTF-8 in one pass instead of one check per name and value.
 ///

@@ -21,6 +21,36 @@ fn read_all(body: &[u8]) -> Result<Content, InsertError> {
     Ok(out)
 }
 
+/// Checks [`label_fields_and_samples`] against [`read_series`] on every entry of `body`:
+/// an error of the first is an error of the second; where both read an entry, their
+/// samples are the same, and the label fields re-read as an entry give its labels.
+fn label_fields_agree(body: &[u8]) -> Result<(), TestCaseError> {
+    let (mut labels, mut samples, mut fast) = (Vec::new(), Vec::new(), Vec::new());
+    for ts in time_series(body) {
+        let Ok(ts) = ts else { return Ok(()) };
+        fast.clear();
+        let fields = label_fields_and_samples(ts, &mut fast);
+        let full = read_series(ts, &mut labels, &mut samples);
+        match (fields, full) {
+            (Err(_), full) => prop_assert!(full.is_err(), "only the label-fields reader failed"),
+            (Ok(Some(fields)), Ok(())) => {
+                let bits = |s: &[(i64, f64)]| s.iter().map(|&(t, v)| (t, v.to_bits())).collect::<Vec<_>>();
+                prop_assert_eq!(bits(&fast), bits(&samples));
+                let again = TimeSeriesBytes {
+                    bytes: fields,
+                    offset: 0,
+                };
+                let (mut relabels, mut none) = (Vec::new(), Vec::new());
+                read_series(again, &mut relabels, &mut none).expect("label fields re-read");
+                prop_assert_eq!(&relabels, &labels);
+                prop_assert!(none.is_empty());
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 fn content_of(req: &WriteRequest) -> Content {
     req.timeseries
         .iter()
@@ -80,6 +110,7 @@ proptest! {
     fn reads_long_and_non_ascii_labels(req in arb_wide_request()) {
         let body = req.encode_to_vec();
         prop_assert_eq!(read_all(&body).expect("valid body"), content_of(&req));
+        label_fields_agree(&body)?;
     }
 
     /// Whatever prost encodes, the reader returns the same labels and bit-identical samples.
@@ -92,6 +123,7 @@ proptest! {
     /// Random bytes never panic; when both the reader and prost accept them, they agree.
     #[test]
     fn random_bytes_never_panic(body in proptest::collection::vec(any::<u8>(), 0..200)) {
+        label_fields_agree(&body)?;
         if let Ok(content) = read_all(&body)
             && let Ok(req) = WriteRequest::decode(body.as_slice())
         {
@@ -109,10 +141,12 @@ proptest! {
                 let full = content_of(&req);
                 prop_assert!(full.starts_with(&prefix), "{prefix:?} is not a prefix of {full:?}");
             }
+            label_fields_agree(&body[..cut.index(body.len())])?;
             let mut changed = body.clone();
             let i = flip.0.index(body.len());
             changed[i] ^= flip.1 | 1;
             let _ = read_all(&changed);
+            label_fields_agree(&changed)?;
         }
     }
 }
@@ -218,4 +252,7 @@ fn labels_after_the_samples_are_read() {
     let read = read_all(&body).expect("valid");
     assert_eq!(read[0].0, [("__name__".to_string(), "up".to_string())]);
     assert_eq!(read[0].1, [(7, 1.0f64.to_bits())]);
+    // Its label fields do not lead the entry: no cacheable label bytes.
+    let ts = time_series(&body).next().expect("one entry").expect("valid");
+    assert_eq!(label_fields_and_samples(ts, &mut Vec::new()).expect("valid"), None);
 }
