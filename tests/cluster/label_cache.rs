@@ -70,24 +70,9 @@ async fn label_sets_sent_again_are_stored_as_the_first_time() {
         .await;
         assert_eq!(status, 204, "{text}");
     }
-    let page = client
-        .get(format!("http://{}/metrics", cluster.insert.addr("http")))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics text");
-    let hits = page
-        .lines()
-        .find(|l| l.starts_with("cairn_insert_label_cache_requests_total{outcome=\"hit\"}"))
-        .and_then(|l| l.split_whitespace().last())
-        .and_then(|v| v.parse::<f64>().ok());
-    assert_eq!(
-        hits,
-        Some(200.0),
-        "the second write of tenant 0 is served from the cache"
-    );
+    let page = metrics_page(&client, cluster.insert.addr("http")).await;
+    let hits = series_value(&page, r#"cairn_insert_label_cache_requests_total{outcome="hit"}"#);
+    assert_eq!(hits, 200.0, "the second write of tenant 0 is served from the cache");
 
     let at = t0 + 15_000;
     let sum = |base: f64| (0..200).map(|i| base + i as f64).sum::<f64>();

@@ -7,20 +7,11 @@ use crate::support::*;
 /// The `outcome` count of `cairn_select_result_cache_requests_total` on the select's
 /// `/metrics`.
 async fn cache_requests(client: &reqwest::Client, cluster: &Cluster, outcome: &str) -> f64 {
-    let url = format!("http://{}/metrics", cluster.select.addr("http"));
-    let page = client
-        .get(&url)
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("body");
-    let prefix = format!("cairn_select_result_cache_requests_total{{outcome=\"{outcome}\"}}");
-    page.lines()
-        .filter(|l| l.starts_with(&prefix))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+    let page = metrics_page(client, cluster.select.addr("http")).await;
+    series_value(
+        &page,
+        &format!("cairn_select_result_cache_requests_total{{outcome=\"{outcome}\"}}"),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -30,14 +30,7 @@ async fn thousand_series_are_sharded_and_all_read_back() {
     // Each node took a share, and the shares add up to every sample exactly once.
     let mut per_node = Vec::new();
     for s in &cluster.storage {
-        let page = client
-            .get(format!("http://{}/metrics", s.addr("http")))
-            .send()
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("metrics text");
+        let page = metrics_page(&client, s.addr("http")).await;
         per_node.push(metric_value(&page, "cairn_storage_rows_ingested_total"));
     }
     assert!(

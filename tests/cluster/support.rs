@@ -271,12 +271,32 @@ pub async fn get_json(client: &reqwest::Client, url: &str, query: &[(&str, Strin
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("GET {url}: not JSON ({e}): {text}"))
 }
 
+/// The `/metrics` page of the process serving HTTP at `addr`.
+pub async fn metrics_page(client: &reqwest::Client, addr: SocketAddr) -> String {
+    client
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text")
+}
+
 /// The value of a counter or gauge (summed over its label sets) in a Prometheus text page.
 pub fn metric_value(page: &str, name: &str) -> f64 {
     page.lines()
         .filter(|l| !l.starts_with('#'))
         .filter(|l| l.starts_with(name) && matches!(l.as_bytes().get(name.len()), Some(b' ') | Some(b'{')))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// The value of one series of a metric, written as in the page (e.g.
+/// `requests_total{outcome="hit"}`), in a Prometheus text page; 0 when absent.
+pub fn series_value(page: &str, series: &str) -> f64 {
+    page.lines()
+        .filter_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.trim().parse::<f64>().ok())
         .sum()
 }
 
