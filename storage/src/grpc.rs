@@ -300,11 +300,19 @@ impl Storage for StorageService {
         metrics::counter!("cairn_storage_search_requests_total", "rpc" => "label_values").increment(1);
         let req = request.into_inner();
         let sels = selectors(&req.selectors)?;
-        let engine = self.engine.clone();
         let tenant = Tenant::from_proto(req.tenant.as_ref());
+        // A dashboard's variable asks the same values again and again: from the cache they
+        // are answered here, without the hand-off to a blocking thread and back.
+        let limit = limit(req.limit);
+        if let Some(values) = self
+            .engine
+            .cached_label_values(tenant, &req.name, &sels, req.start_ms, req.end_ms, limit)
+        {
+            return Ok(Response::new(LabelValuesResponse { values }));
+        }
+        let engine = self.engine.clone();
         let values =
-            blocking(move || engine.label_values(tenant, &req.name, &sels, req.start_ms, req.end_ms, limit(req.limit)))
-                .await?;
+            blocking(move || engine.label_values(tenant, &req.name, &sels, req.start_ms, req.end_ms, limit)).await?;
         Ok(Response::new(LabelValuesResponse { values }))
     }
 }

@@ -240,6 +240,15 @@ impl Index {
         })
     }
 
+    /// [`Index::label_values`] when the label values cache holds them (no disk read,
+    /// so callable from an async thread); None otherwise (nothing is counted then).
+    pub(crate) fn cached_label_values(&self, scope: u32, tenant: Tenant, name: &str) -> Option<Arc<Vec<String>>> {
+        let values = self.cache.strings(scope, tenant, Some(name))?;
+        metrics::counter!("cairn_storage_index_cache_requests_total", "cache" => "label_values", "outcome" => "hit")
+            .increment(1);
+        Some(values)
+    }
+
     /// The label names present in `(scope, tenant)`, sorted by their key order (length,
     /// then bytes): from the label names cache while no postings changed since it was
     /// kept, else read from the postings' keys (and then kept).

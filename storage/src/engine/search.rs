@@ -280,6 +280,28 @@ impl Engine {
         }
         Ok(cap(values.into_iter(), limit))
     }
+
+    /// [`Engine::label_values`] answered from the index's label values cache alone,
+    /// without reading the disk, when it can be: a label name, no selectors, a range within
+    /// one day (or all time) and its values cached. None otherwise.
+    pub fn cached_label_values(
+        &self,
+        tenant: Tenant,
+        name: &str,
+        selectors: &[Vec<Matcher>],
+        start_ms: i64,
+        end_ms: i64,
+        limit: usize,
+    ) -> Option<Vec<String>> {
+        if name.is_empty() || !selectors.is_empty() {
+            return None;
+        }
+        let [scope] = scopes(start_ms, end_ms)[..] else {
+            return None;
+        };
+        let cached = self.index.cached_label_values(scope, tenant, name)?;
+        Some(cap(cached.iter().cloned(), limit))
+    }
 }
 
 fn cap<T>(it: impl Iterator<Item = T>, limit: usize) -> Vec<T> {

@@ -282,3 +282,39 @@ fn repeated_index_lookups_see_series_written_since() {
         ["a", "b"]
     );
 }
+
+#[test]
+fn cached_label_values_answer_only_what_a_full_look_up_would() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let e = open(dir.path());
+    let base = 1_700_000_000_000;
+    let cached = |start: i64, end: i64, limit: usize| e.cached_label_values(T, "job", &[], start, end, limit);
+    block_on(e.write(
+        T,
+        vec![series("up", "a", &[(base, 1.0)]), series("up", "c", &[(base, 1.0)])],
+    ))
+    .expect("w");
+    // Nothing kept before a full look-up; then the same answer, limits applied.
+    assert_eq!(cached(base, base, 0), None);
+    assert_eq!(
+        e.label_values(T, "job", &[], base, base, 0).expect("values"),
+        ["a", "c"]
+    );
+    assert_eq!(
+        cached(base, base, 0).as_deref(),
+        Some(&["a".to_string(), "c".to_string()][..])
+    );
+    assert_eq!(cached(base, base, 1).as_deref(), Some(&["a".to_string()][..]));
+    // A new series changes the postings: the kept values are no longer answered.
+    block_on(e.write(T, vec![series("up", "b", &[(base + 1, 1.0)])])).expect("w");
+    assert_eq!(cached(base, base, 0), None);
+    assert_eq!(
+        e.label_values(T, "job", &[], base, base, 0).expect("values"),
+        ["a", "b", "c"]
+    );
+    assert_eq!(cached(base, base, 0).map(|v| v.len()), Some(3));
+    // Ranges over several days, selectors and an empty name take the full look-up.
+    assert_eq!(cached(base, base + DAY_MS, 0), None);
+    assert_eq!(e.cached_label_values(T, "job", &[name_eq("up")], base, base, 0), None);
+    assert_eq!(e.cached_label_values(T, "", &[], base, base, 0), None);
+}
