@@ -243,10 +243,7 @@ impl Index {
     /// [`Index::label_values`] when the label values cache holds them (no disk read,
     /// so callable from an async thread); None otherwise (nothing is counted then).
     pub(crate) fn cached_label_values(&self, scope: u32, tenant: Tenant, name: &str) -> Option<Arc<Vec<String>>> {
-        let values = self.cache.strings(scope, tenant, Some(name))?;
-        metrics::counter!("cairn_storage_index_cache_requests_total", "cache" => "label_values", "outcome" => "hit")
-            .increment(1);
-        Some(values)
+        self.kept_strings(scope, tenant, Some(name))
     }
 
     /// The label names present in `(scope, tenant)`, sorted by their key order (length,
@@ -265,19 +262,26 @@ impl Index {
         name: Option<&str>,
         read: impl FnOnce() -> Result<Vec<String>, StorageError>,
     ) -> Result<Arc<Vec<String>>, StorageError> {
-        let cache = if name.is_some() { "label_values" } else { "label_names" };
-        if let Some(strings) = self.cache.strings(scope, tenant, name) {
-            metrics::counter!("cairn_storage_index_cache_requests_total", "cache" => cache, "outcome" => "hit")
-                .increment(1);
+        if let Some(strings) = self.kept_strings(scope, tenant, name) {
             return Ok(strings);
         }
-        metrics::counter!("cairn_storage_index_cache_requests_total", "cache" => cache, "outcome" => "miss")
+        metrics::counter!("cairn_storage_index_cache_requests_total", "cache" => strings_cache(name), "outcome" => "miss")
             .increment(1);
         let generation = self.cache.generation();
         let strings = Arc::new(read()?);
         self.cache
             .keep_strings(scope, tenant, name, generation, Arc::clone(&strings));
         Ok(strings)
+    }
+
+    /// The cached list of label `name`'s values (`None`: of label names) in `(scope,
+    /// tenant)` while no postings changed since it was kept, counted as a hit; None (not
+    /// counted) otherwise.
+    fn kept_strings(&self, scope: u32, tenant: Tenant, name: Option<&str>) -> Option<Arc<Vec<String>>> {
+        let strings = self.cache.strings(scope, tenant, name)?;
+        metrics::counter!("cairn_storage_index_cache_requests_total", "cache" => strings_cache(name), "outcome" => "hit")
+            .increment(1);
+        Some(strings)
     }
 
     /// [`Index::label_values`] read from the postings' keys.
@@ -367,4 +371,10 @@ impl Index {
         }
         u
     }
+}
+
+/// The `cache` label of the strings cache holding label `name`'s values (`None`: label
+/// names).
+fn strings_cache(name: Option<&str>) -> &'static str {
+    if name.is_some() { "label_values" } else { "label_names" }
 }
