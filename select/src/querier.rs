@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use cairn_common::grpc::WRITE_EPOCH_HEADER;
 use cairn_common::{Labels, Matcher, Tenant, block, samples_le};
-use cairn_proto::storage::{SearchRequest, Selector, Series};
+use cairn_proto::storage::{SearchRequest, SearchResponse, Selector, Series};
 use futures::future::BoxFuture;
 
 use crate::dedup::dedup_interval;
@@ -135,18 +135,21 @@ impl Querier for ClusterQuerier {
                             .and_then(|v| v.to_str().ok())
                             .and_then(|v| v.parse::<u64>().ok());
                         let mut stream = response.into_inner();
-                        // Each message is decoded on a blocking thread while the next
-                        // one arrives: the nodes' answers decode on all cores at once.
+                        // Each large message is decoded on a blocking thread while the
+                        // next one arrives: the nodes' answers decode on all cores at
+                        // once. A small one is decoded here, in less time than the
+                        // hand-off to a blocking thread and back takes.
+                        let mut series = Vec::new();
                         let mut decoding = Vec::new();
                         while let Some(msg) = stream.message().await? {
-                            decoding.push(tokio::task::spawn_blocking(move || {
-                                msg.series
-                                    .into_iter()
-                                    .map(|s| fetched_piece(s, start_ms, end_ms))
-                                    .collect::<Result<Vec<_>, _>>()
-                            }));
+                            if encoded_bytes(&msg) <= INLINE_DECODE_MAX_BYTES {
+                                series.extend(decode_message(msg, start_ms, end_ms)?);
+                            } else {
+                                decoding.push(tokio::task::spawn_blocking(move || {
+                                    decode_message(msg, start_ms, end_ms)
+                                }));
+                            }
                         }
-                        let mut series = Vec::new();
                         for d in decoding {
                             let pieces = d
                                 .await
@@ -188,11 +191,39 @@ impl Querier for ClusterQuerier {
     }
 }
 
+/// A search answer message of at most this many bytes of samples is decoded on the
+/// async thread that received it (about 4 ns per sample, ~1 byte per sample in a block).
+const INLINE_DECODE_MAX_BYTES: usize = 8 << 10;
+
+/// The bytes of samples in a search answer message: its blocks, or its samples.
+fn encoded_bytes(msg: &SearchResponse) -> usize {
+    msg.series
+        .iter()
+        .map(|s| {
+            s.blocks.iter().map(|b| b.len()).sum::<usize>()
+                + s.samples_le.len()
+                + s.timestamps_ms.len() * 8
+                + s.values.len() * 8
+        })
+        .sum()
+}
+
+/// A piece of a series: its labels, timestamps (ms, ascending) and values.
+type Piece = (Labels, Vec<i64>, Vec<f64>);
+
+/// The series pieces of one search answer message ([`fetched_piece`] of each).
+fn decode_message(msg: SearchResponse, start_ms: i64, end_ms: i64) -> Result<Vec<Piece>, tonic::Status> {
+    msg.series
+        .into_iter()
+        .map(|s| fetched_piece(s, start_ms, end_ms))
+        .collect()
+}
+
 /// A piece of a series as a storage node sent it: labels (from `key` or `labels`), timestamps (ms, ascending, one
 /// sample per timestamp) and values, from `blocks` (decoded and cut to
 /// `[start_ms, end_ms]`) or `samples_le` when set. Errors: a malformed block or
 /// `samples_le` (internal status).
-fn fetched_piece(s: Series, start_ms: i64, end_ms: i64) -> Result<(Labels, Vec<i64>, Vec<f64>), tonic::Status> {
+fn fetched_piece(s: Series, start_ms: i64, end_ms: i64) -> Result<Piece, tonic::Status> {
     let (ts, vs) = if !s.blocks.is_empty() {
         // Sorted with one sample per timestamp already.
         block::read::samples_in_range(&s.blocks, start_ms, end_ms)

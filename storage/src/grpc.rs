@@ -34,6 +34,13 @@ const MAX_BYTES_PER_MESSAGE: usize = 2 << 20;
 const MAX_SERIES_PER_MESSAGE: usize = 1_000;
 /// At most this many malformed-series messages are returned in one status.
 const MAX_ERRORS_REPORTED: usize = 5;
+/// A search asking for blocks is answered on the gRPC thread, without the hand-off to a
+/// blocking thread and back, when its selection is cached and holds at most this many
+/// series...
+const INLINE_SEARCH_MAX_SERIES: u64 = 64;
+/// ...over a range of at most this many milliseconds (one day): a dashboard panel's
+/// read, a few partition blocks per series.
+const INLINE_SEARCH_MAX_SPAN_MS: i64 = 86_400_000;
 
 /// The service, sharing the engine.
 pub struct StorageService {
@@ -94,6 +101,18 @@ async fn blocking<T: Send + 'static>(
         .map_err(Status::from)
 }
 
+/// The series IDs of a search small enough to answer on the gRPC thread: one asking for
+/// blocks over at most [`INLINE_SEARCH_MAX_SPAN_MS`] whose selection the index caches
+/// with at most [`INLINE_SEARCH_MAX_SERIES`] series. `None` for any other search.
+fn inline_search_ids(engine: &Engine, req: &SearchRequest, matchers: &[Matcher]) -> Option<Vec<u64>> {
+    if !req.accept_blocks || req.end_ms.saturating_sub(req.start_ms) > INLINE_SEARCH_MAX_SPAN_MS {
+        return None;
+    }
+    let tenant = Tenant::from_proto(req.tenant.as_ref());
+    let ids = engine.cached_select_ids(tenant, matchers, req.start_ms, req.end_ms)?;
+    (ids.len() <= INLINE_SEARCH_MAX_SERIES).then(|| ids.iter().collect())
+}
+
 fn search_blocking(
     engine: &Engine,
     req: SearchRequest,
@@ -103,7 +122,8 @@ fn search_blocking(
     let tenant = Tenant::from_proto(req.tenant.as_ref());
     let ids = engine.select_ids(tenant, &matchers, req.start_ms, req.end_ms)?;
     if req.accept_blocks {
-        return search_blocks(engine, tenant, &req, &ids, tx);
+        let ids: Vec<u64> = ids.iter().collect();
+        return search_blocks(engine, tenant, &req, &ids, &mut |msg| tx.blocking_send(Ok(msg)).is_ok());
     }
     let mut msg = SearchResponse::default();
     let (mut in_msg, mut in_bytes) = (0usize, 0usize);
@@ -148,20 +168,21 @@ fn search_blocking(
     Ok(())
 }
 
-/// The search answer with samples as stored blocks (`Series.blocks`): one `Series` entry
-/// per series holding all its blocks, so that their precedence order is never split
-/// across entries; a message is sent once it reaches [`MAX_BYTES_PER_MESSAGE`].
+/// The search answer with samples as stored blocks (`Series.blocks`) of series `ids`
+/// (ascending): one `Series` entry per series holding all its blocks, so that their
+/// precedence order is never split across entries; a message goes to `send` once it
+/// reaches [`MAX_BYTES_PER_MESSAGE`], and the rest at the end. `send` returns false when
+/// the client went away; the search then stops.
 fn search_blocks(
     engine: &Engine,
     tenant: Tenant,
     req: &SearchRequest,
-    ids: &roaring::RoaringTreemap,
-    tx: &mpsc::Sender<Result<SearchResponse, Status>>,
+    ids: &[u64],
+    send: &mut dyn FnMut(SearchResponse) -> bool,
 ) -> Result<(), StorageError> {
     let mut msg = SearchResponse::default();
     let mut in_bytes = 0usize;
     let (mut series_count, mut block_count) = (0u64, 0u64);
-    let ids: Vec<u64> = ids.iter().collect();
     for batch in ids.chunks(READ_BATCH) {
         for (_, (key, blocks)) in engine.read_series_blocks_keyed(tenant, batch, req.start_ms, req.end_ms)? {
             series_count += 1;
@@ -175,7 +196,7 @@ fn search_blocks(
                 ..series_with_labels(key, req.accept_keys)?
             });
             if in_bytes >= MAX_BYTES_PER_MESSAGE {
-                if tx.blocking_send(Ok(std::mem::take(&mut msg))).is_err() {
+                if !send(std::mem::take(&mut msg)) {
                     return Ok(()); // The client went away.
                 }
                 in_bytes = 0;
@@ -183,7 +204,7 @@ fn search_blocks(
         }
     }
     if !msg.series.is_empty() {
-        let _ = tx.blocking_send(Ok(msg));
+        send(msg);
     }
     metrics::counter!("cairn_storage_search_series_returned_total").increment(series_count);
     metrics::counter!("cairn_storage_search_blocks_returned_total").increment(block_count);
@@ -236,16 +257,36 @@ impl Storage for StorageService {
             Some(s) => selector(s)?,
             None => Vec::new(),
         };
-        let (tx, rx) = mpsc::channel(2);
         let engine = self.engine.clone();
         // Read before the search reads any data (see `write_epoch`).
         let epoch = engine.write_epoch();
-        tokio::task::spawn_blocking(move || {
-            if let Err(e) = search_blocking(&engine, req, matchers, &tx) {
+        let rx = if let Some(ids) = inline_search_ids(&engine, &req, &matchers) {
+            metrics::counter!("cairn_storage_search_inline_total").increment(1);
+            let tenant = Tenant::from_proto(req.tenant.as_ref());
+            let mut messages = Vec::new();
+            if let Err(e) = search_blocks(&engine, tenant, &req, &ids, &mut |msg| {
+                messages.push(Ok(msg));
+                true
+            }) {
                 tracing::debug!(error = %e, "search failed");
-                let _ = tx.blocking_send(Err(e.to_status()));
+                messages.push(Err(e.to_status()));
             }
-        });
+            let (tx, rx) = mpsc::channel(messages.len().max(1));
+            for msg in messages {
+                // The channel has room for every message.
+                let _ = tx.try_send(msg);
+            }
+            rx
+        } else {
+            let (tx, rx) = mpsc::channel(2);
+            tokio::task::spawn_blocking(move || {
+                if let Err(e) = search_blocking(&engine, req, matchers, &tx) {
+                    tracing::debug!(error = %e, "search failed");
+                    let _ = tx.blocking_send(Err(e.to_status()));
+                }
+            });
+            rx
+        };
         let mut response = Response::new(ReceiverStream::new(rx));
         response
             .metadata_mut()

@@ -2,6 +2,7 @@
 //! `LabelNames` and `LabelValues` rpcs.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use cairn_common::labels::cmp_key_labels;
@@ -50,6 +51,18 @@ impl Engine {
         end_ms: i64,
     ) -> Result<RoaringTreemap, StorageError> {
         self.index.select(tenant, matchers, &scopes(start_ms, end_ms))
+    }
+
+    /// [`Engine::select_ids`] answered from the index's selection cache alone, without
+    /// reading the disk, or `None` when the selection is not cached.
+    pub fn cached_select_ids(
+        &self,
+        tenant: Tenant,
+        matchers: &[Matcher],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Option<Arc<RoaringTreemap>> {
+        self.index.cached_select(tenant, matchers, &scopes(start_ms, end_ms))
     }
 
     /// IDs matching any of `selectors` (each a list of ANDed matchers); no selector means

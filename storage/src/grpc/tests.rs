@@ -322,3 +322,145 @@ async fn a_long_series_is_streamed_in_pieces_in_time_order() {
         .expect("node stops within 20 s")
         .expect("node stops cleanly");
 }
+
+/// A search for blocks is answered inline only when its selection is cached, small and
+/// over at most a day; every other search takes the blocking path.
+#[test]
+fn only_small_cached_block_searches_are_answered_inline() {
+    use crate::engine::testing::{block_on, open, series};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let engine = open(dir.path());
+    let tenant = cairn_common::Tenant {
+        account_id: 5,
+        project_id: 0,
+    };
+    let base = 1_700_000_000_000;
+    let few: Vec<_> = (0..3).map(|i| series("up", &format!("j{i}"), &[(base, 1.0)])).collect();
+    let many: Vec<_> = (0..=super::INLINE_SEARCH_MAX_SERIES)
+        .map(|i| series("many", &format!("j{i}"), &[(base, 1.0)]))
+        .collect();
+    block_on(engine.write(tenant, few)).expect("write few");
+    block_on(engine.write(tenant, many)).expect("write many");
+    let name_is =
+        |name: &str| vec![cairn_common::Matcher::new(cairn_common::MatchOp::Equal, "__name__", name).expect("matcher")];
+    let request = |name: &str, start_ms: i64, end_ms: i64, accept_blocks: bool| SearchRequest {
+        tenant: Some(tenant.to_proto()),
+        selector: Some(Selector {
+            matchers: name_is(name).iter().map(cairn_common::Matcher::to_proto).collect(),
+        }),
+        start_ms,
+        end_ms,
+        max_series: 0,
+        accept_blocks,
+        accept_keys: true,
+    };
+    let hour = (base - 3_600_000, base);
+    let req = request("up", hour.0, hour.1, true);
+    assert_eq!(
+        super::inline_search_ids(&engine, &req, &name_is("up")),
+        None,
+        "not cached yet"
+    );
+    let ids: Vec<u64> = engine
+        .select_ids(tenant, &name_is("up"), hour.0, hour.1)
+        .expect("select")
+        .iter()
+        .collect();
+    assert_eq!(ids.len(), 3);
+    assert_eq!(super::inline_search_ids(&engine, &req, &name_is("up")), Some(ids));
+    let as_samples = request("up", hour.0, hour.1, false);
+    assert_eq!(
+        super::inline_search_ids(&engine, &as_samples, &name_is("up")),
+        None,
+        "samples_le answers"
+    );
+    let two_days = (base - 2 * 86_400_000, base);
+    engine
+        .select_ids(tenant, &name_is("up"), two_days.0, two_days.1)
+        .expect("select");
+    let long = request("up", two_days.0, two_days.1, true);
+    assert_eq!(
+        super::inline_search_ids(&engine, &long, &name_is("up")),
+        None,
+        "longer than a day"
+    );
+    engine
+        .select_ids(tenant, &name_is("many"), hour.0, hour.1)
+        .expect("select");
+    let big = request("many", hour.0, hour.1, true);
+    assert_eq!(
+        super::inline_search_ids(&engine, &big, &name_is("many")),
+        None,
+        "too many series"
+    );
+    // A new series makes the cached selection stale.
+    block_on(engine.write(tenant, vec![series("up", "new", &[(base, 1.0)])])).expect("write new");
+    assert_eq!(
+        super::inline_search_ids(&engine, &req, &name_is("up")),
+        None,
+        "stale after a new series"
+    );
+}
+
+/// A search answered inline keeps the series limit: the second search of the same
+/// selection (cached by the first) fails like the first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_search_answered_inline_keeps_the_series_limit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as i64;
+    let (token, task, url) = start(dir.path()).await;
+    let mut client = StorageClient::connect(url).await.expect("connect");
+    let series = ["a", "b"]
+        .iter()
+        .map(|job| Series {
+            labels: vec![label("__name__", "up"), label("job", job)],
+            timestamps_ms: vec![now - 1_000],
+            values: vec![1.0],
+            ..Default::default()
+        })
+        .collect();
+    client
+        .write(WriteRequest {
+            tenant: Some(Tenant {
+                account_id: 5,
+                project_id: 0,
+            }),
+            series,
+            ..Default::default()
+        })
+        .await
+        .expect("write");
+    let limited = SearchRequest {
+        accept_blocks: true,
+        accept_keys: true,
+        ..search(now - 60_000, now, 1)
+    };
+    for attempt in ["blocking", "inline"] {
+        let outcome = async {
+            let mut stream = client.search(limited.clone()).await?.into_inner();
+            while stream.message().await?.is_some() {}
+            Ok::<(), tonic::Status>(())
+        }
+        .await;
+        let err = outcome.expect_err(attempt);
+        assert_eq!(err.code(), tonic::Code::ResourceExhausted, "{attempt}: {err}");
+    }
+    let unlimited = SearchRequest {
+        max_series: 0,
+        ..limited
+    };
+    let mut stream = client.search(unlimited).await.expect("search").into_inner();
+    let mut keys = Vec::new();
+    while let Some(msg) = stream.message().await.expect("message") {
+        keys.extend(msg.series.into_iter().map(|s| s.key));
+    }
+    assert_eq!(keys.len(), 2, "both series, from the cached selection");
+    token.cancel();
+    tokio::time::timeout(Duration::from_secs(20), task)
+        .await
+        .expect("node stops within 20 s")
+        .expect("node stops cleanly");
+}

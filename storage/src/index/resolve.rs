@@ -42,9 +42,7 @@ impl Index {
         scopes: &[u32],
     ) -> Result<RoaringTreemap, StorageError> {
         let key = SelectionKey::new(tenant, matchers, scopes);
-        if let Some(ids) = self.cache().selection(&key) {
-            metrics::counter!("cairn_storage_index_cache_requests_total", "cache" => "selections", "outcome" => "hit")
-                .increment(1);
+        if let Some(ids) = self.kept_selection(&key) {
             return Ok(RoaringTreemap::clone(&ids));
         }
         metrics::counter!("cairn_storage_index_cache_requests_total", "cache" => "selections", "outcome" => "miss")
@@ -56,6 +54,25 @@ impl Index {
         }
         self.cache().keep_selection(key, generation, Arc::new(out.clone()));
         Ok(out)
+    }
+
+    /// [`Index::select`] answered from the selection cache alone (counted as a hit), or
+    /// `None` (not counted) when the selection is not cached under the current generation.
+    pub(crate) fn cached_select(
+        &self,
+        tenant: Tenant,
+        matchers: &[Matcher],
+        scopes: &[u32],
+    ) -> Option<Arc<RoaringTreemap>> {
+        self.kept_selection(&SelectionKey::new(tenant, matchers, scopes))
+    }
+
+    /// The cached selection of `key`, counted as a hit.
+    fn kept_selection(&self, key: &SelectionKey) -> Option<Arc<RoaringTreemap>> {
+        let ids = self.cache().selection(key)?;
+        metrics::counter!("cairn_storage_index_cache_requests_total", "cache" => "selections", "outcome" => "hit")
+            .increment(1);
+        Some(ids)
     }
 
     fn select_scope(&self, scope: u32, tenant: Tenant, matchers: &[Matcher]) -> Result<RoaringTreemap, StorageError> {
