@@ -7,6 +7,7 @@
 //! limit hit, a bad regex) fails the request whatever the policy.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::future::Future;
 
 use cairn_common::Labels;
@@ -165,13 +166,19 @@ pub fn merge_samples(a: (Vec<i64>, Vec<f64>), b: (Vec<i64>, Vec<f64>)) -> (Vec<i
 /// with one sample per timestamp ([`sort_dedup`] makes it so; decoded blocks are).
 /// The output order is unspecified.
 pub fn merge_series(pieces: impl IntoIterator<Item = (Labels, Vec<i64>, Vec<f64>)>) -> Vec<FetchedSeries> {
-    let mut merged: HashMap<Labels, (Vec<i64>, Vec<f64>)> = HashMap::new();
+    let pieces = pieces.into_iter();
+    let mut merged: HashMap<Labels, (Vec<i64>, Vec<f64>)> = HashMap::with_capacity(pieces.size_hint().0);
     for (labels, ts, vs) in pieces {
-        let whole = match merged.remove(&labels) {
-            None => (ts, vs),
-            Some(prev) => merge_samples(prev, (ts, vs)),
-        };
-        merged.insert(labels, whole);
+        // One hash of the labels per piece: most label sets come once.
+        match merged.entry(labels) {
+            Entry::Vacant(v) => {
+                v.insert((ts, vs));
+            }
+            Entry::Occupied(mut o) => {
+                let prev = std::mem::take(o.get_mut());
+                *o.get_mut() = merge_samples(prev, (ts, vs));
+            }
+        }
     }
     merged
         .into_iter()

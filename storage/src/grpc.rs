@@ -35,12 +35,13 @@ const MAX_SERIES_PER_MESSAGE: usize = 1_000;
 /// At most this many malformed-series messages are returned in one status.
 const MAX_ERRORS_REPORTED: usize = 5;
 /// A search asking for blocks is answered on the gRPC thread, without the hand-off to a
-/// blocking thread and back, when its selection is cached and holds at most this many
+/// blocking thread and back, when its selection is cached and small: at most this many
 /// series...
-const INLINE_SEARCH_MAX_SERIES: u64 = 64;
-/// ...over a range of at most this many milliseconds (one day): a dashboard panel's
-/// read, a few partition blocks per series.
-const INLINE_SEARCH_MAX_SPAN_MS: i64 = 86_400_000;
+const INLINE_SEARCH_MAX_SERIES: u64 = 512;
+/// ...and at most this many series-milliseconds (series times the search's span; 512
+/// series over an hour): a dashboard panel's read, about 1.8 million samples at a 1 s
+/// scrape interval, a few milliseconds of reading cached partition blocks.
+const INLINE_SEARCH_MAX_SERIES_MS: u64 = 512 * 3_600_000;
 
 /// The service, sharing the engine.
 pub struct StorageService {
@@ -102,15 +103,24 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// The series IDs of a search small enough to answer on the gRPC thread: one asking for
-/// blocks over at most [`INLINE_SEARCH_MAX_SPAN_MS`] whose selection the index caches
-/// with at most [`INLINE_SEARCH_MAX_SERIES`] series. `None` for any other search.
+/// blocks whose selection the index caches with at most [`INLINE_SEARCH_MAX_SERIES`]
+/// series and [`INLINE_SEARCH_MAX_SERIES_MS`] series-milliseconds. `None` for any other
+/// search.
 fn inline_search_ids(engine: &Engine, req: &SearchRequest, matchers: &[Matcher]) -> Option<Vec<u64>> {
-    if !req.accept_blocks || req.end_ms.saturating_sub(req.start_ms) > INLINE_SEARCH_MAX_SPAN_MS {
+    if !req.accept_blocks {
+        return None;
+    }
+    let span_ms = u64::try_from(req.end_ms.saturating_sub(req.start_ms))
+        .unwrap_or(0)
+        .max(1);
+    if span_ms > INLINE_SEARCH_MAX_SERIES_MS {
         return None;
     }
     let tenant = Tenant::from_proto(req.tenant.as_ref());
     let ids = engine.cached_select_ids(tenant, matchers, req.start_ms, req.end_ms)?;
-    (ids.len() <= INLINE_SEARCH_MAX_SERIES).then(|| ids.iter().collect())
+    let small =
+        ids.len() <= INLINE_SEARCH_MAX_SERIES && ids.len().saturating_mul(span_ms) <= INLINE_SEARCH_MAX_SERIES_MS;
+    small.then(|| ids.iter().collect())
 }
 
 fn search_blocking(

@@ -323,8 +323,8 @@ async fn a_long_series_is_streamed_in_pieces_in_time_order() {
         .expect("node stops cleanly");
 }
 
-/// A search for blocks is answered inline only when its selection is cached, small and
-/// over at most a day; every other search takes the blocking path.
+/// A search for blocks is answered inline only when its selection is cached and small in
+/// series and in series times span; every other search takes the blocking path.
 #[test]
 fn only_small_cached_block_searches_are_answered_inline() {
     use crate::engine::testing::{block_on, open, series};
@@ -374,16 +374,17 @@ fn only_small_cached_block_searches_are_answered_inline() {
         None,
         "samples_le answers"
     );
-    let two_days = (base - 2 * 86_400_000, base);
-    engine
-        .select_ids(tenant, &name_is("up"), two_days.0, two_days.1)
-        .expect("select");
-    let long = request("up", two_days.0, two_days.1, true);
-    assert_eq!(
-        super::inline_search_ids(&engine, &long, &name_is("up")),
-        None,
-        "longer than a day"
-    );
+    // Three series: two days are within the series-time budget, eight days are not.
+    for (days, inline) in [(2, true), (8, false)] {
+        let (start, end) = (base - days * 86_400_000, base);
+        engine.select_ids(tenant, &name_is("up"), start, end).expect("select");
+        let long = request("up", start, end, true);
+        assert_eq!(
+            super::inline_search_ids(&engine, &long, &name_is("up")).is_some(),
+            inline,
+            "3 series over {days} days"
+        );
+    }
     engine
         .select_ids(tenant, &name_is("many"), hour.0, hour.1)
         .expect("select");
