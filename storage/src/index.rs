@@ -165,6 +165,12 @@ impl Index {
         Ok(out)
     }
 
+    /// The canonical keys of `ids` that the search cache holds, in their order (`None`
+    /// where it does not), without reading the disk.
+    pub(crate) fn cached_series_keys(&self, ids: &[u64]) -> Vec<Option<Bytes>> {
+        self.cache.keys(ids)
+    }
+
     /// The largest series ID in the index (0 when empty).
     pub(crate) fn max_series_id(&self) -> Result<u64, StorageError> {
         let cf = self.cf(CF_SERIES_KEYS)?;

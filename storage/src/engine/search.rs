@@ -18,6 +18,10 @@ use crate::index::resolve::scopes;
 /// Series read together by the batched reads of searches.
 pub const READ_BATCH: usize = 256;
 
+/// Most series whose label values [`Engine::cached_label_values`] gathers from the
+/// caches for a request with selectors; more take the full look-up.
+pub const CACHED_LABEL_VALUES_MAX_SERIES: u64 = 512;
+
 /// The labels part of canonical key `key` (its bytes after the tenant's 8) when the key is
 /// `tenant`'s.
 fn labels_part_of(key: Bytes, tenant: Tenant) -> Option<Bytes> {
@@ -294,9 +298,11 @@ impl Engine {
         Ok(cap(values.into_iter(), limit))
     }
 
-    /// [`Engine::label_values`] answered from the index's label values cache alone,
-    /// without reading the disk, when it can be: a label name, no selectors, a range within
-    /// one day (or all time) and its values cached. None otherwise.
+    /// [`Engine::label_values`] answered from the index's caches alone, without reading
+    /// the disk, when it can be; None otherwise. Without selectors: a label name, a range
+    /// within one day (or all time) and its values cached. With selectors: every
+    /// selector's series IDs cached ([`Engine::cached_select_ids`]), at most
+    /// [`CACHED_LABEL_VALUES_MAX_SERIES`] series in all, and all their keys cached.
     pub fn cached_label_values(
         &self,
         tenant: Tenant,
@@ -306,14 +312,49 @@ impl Engine {
         end_ms: i64,
         limit: usize,
     ) -> Option<Vec<String>> {
-        if name.is_empty() || !selectors.is_empty() {
+        if name.is_empty() {
             return None;
+        }
+        if !selectors.is_empty() {
+            return self.cached_selected_label_values(tenant, name, selectors, start_ms, end_ms, limit);
         }
         let [scope] = scopes(start_ms, end_ms)[..] else {
             return None;
         };
         let cached = self.index.cached_label_values(scope, tenant, name)?;
         Some(cap(cached.iter().cloned(), limit))
+    }
+
+    /// The selectors' case of [`Engine::cached_label_values`].
+    fn cached_selected_label_values(
+        &self,
+        tenant: Tenant,
+        name: &str,
+        selectors: &[Vec<Matcher>],
+        start_ms: i64,
+        end_ms: i64,
+        limit: usize,
+    ) -> Option<Vec<String>> {
+        let mut ids = RoaringTreemap::new();
+        for s in selectors {
+            ids |= &*self.cached_select_ids(tenant, s, start_ms, end_ms)?;
+            if ids.len() > CACHED_LABEL_VALUES_MAX_SERIES {
+                return None;
+            }
+        }
+        let ids: Vec<u64> = ids.iter().collect();
+        let mut values = BTreeSet::new();
+        for key in self.index.cached_series_keys(&ids) {
+            // As in the full look-up, a key of another tenant is left out.
+            let Some(key) = labels_part_of(key?, tenant) else {
+                continue;
+            };
+            let labels = labels_of_key(&key, || "a series key".into()).ok()?;
+            if let Some(v) = labels.get(name) {
+                values.insert(v.to_string());
+            }
+        }
+        Some(cap(values.into_iter(), limit))
     }
 }
 

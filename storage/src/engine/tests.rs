@@ -315,6 +315,68 @@ fn cached_label_values_answer_only_what_a_full_look_up_would() {
     assert_eq!(cached(base, base, 0).map(|v| v.len()), Some(3));
     // Ranges over several days, selectors and an empty name take the full look-up.
     assert_eq!(cached(base, base + DAY_MS, 0), None);
-    assert_eq!(e.cached_label_values(T, "job", &[name_eq("up")], base, base, 0), None);
     assert_eq!(e.cached_label_values(T, "", &[], base, base, 0), None);
+}
+
+#[test]
+fn cached_label_values_of_selected_series_answer_only_what_a_full_look_up_would() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let e = open(dir.path());
+    let base = 1_700_000_000_000;
+    let up = [name_eq("up")];
+    let cached =
+        |selectors: &[Vec<Matcher>], limit: usize| e.cached_label_values(T, "job", selectors, base, base, limit);
+    block_on(e.write(
+        T,
+        vec![
+            series("up", "a", &[(base, 1.0)]),
+            series("up", "c", &[(base, 1.0)]),
+            series("down", "z", &[(base, 1.0)]),
+        ],
+    ))
+    .expect("w");
+    // Nothing cached before a full look-up (selection and keys); then the same answer.
+    assert_eq!(cached(&up, 0), None);
+    assert_eq!(
+        e.label_values(T, "job", &up, base, base, 0).expect("values"),
+        ["a", "c"]
+    );
+    assert_eq!(cached(&up, 0).as_deref(), Some(&["a".to_string(), "c".to_string()][..]));
+    assert_eq!(cached(&up, 1).as_deref(), Some(&["a".to_string()][..]));
+    assert_eq!(
+        e.cached_label_values(T, "instance", &up, base, base, 0),
+        Some(Vec::new()),
+        "a label the series lack"
+    );
+    // Two selectors: both selections must be cached.
+    let both = [name_eq("up"), name_eq("down")];
+    assert_eq!(cached(&both, 0), None);
+    assert_eq!(
+        e.label_values(T, "job", &both, base, base, 0).expect("values"),
+        ["a", "c", "z"]
+    );
+    assert_eq!(cached(&both, 0).map(|v| v.len()), Some(3));
+    // A new series makes the cached selection stale.
+    block_on(e.write(T, vec![series("up", "b", &[(base + 1, 1.0)])])).expect("w");
+    assert_eq!(cached(&up, 0), None);
+    assert_eq!(
+        e.label_values(T, "job", &up, base, base, 0).expect("values"),
+        ["a", "b", "c"]
+    );
+    assert_eq!(cached(&up, 0).map(|v| v.len()), Some(3));
+}
+
+#[test]
+fn cached_label_values_leave_large_selections_to_the_full_look_up() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let e = open(dir.path());
+    let base = 1_700_000_000_000;
+    let many: Vec<_> = (0..=super::search::CACHED_LABEL_VALUES_MAX_SERIES)
+        .map(|i| series("many", &format!("j{i}"), &[(base, 1.0)]))
+        .collect();
+    block_on(e.write(T, many)).expect("w");
+    let sel = [name_eq("many")];
+    let full = e.label_values(T, "job", &sel, base, base, 0).expect("values");
+    assert_eq!(full.len() as u64, super::search::CACHED_LABEL_VALUES_MAX_SERIES + 1);
+    assert_eq!(e.cached_label_values(T, "job", &sel, base, base, 0), None);
 }
