@@ -337,10 +337,17 @@ impl Storage for StorageService {
         metrics::counter!("cairn_storage_search_requests_total", "rpc" => "label_names").increment(1);
         let req = request.into_inner();
         let sels = selectors(&req.selectors)?;
-        let engine = self.engine.clone();
         let tenant = Tenant::from_proto(req.tenant.as_ref());
-        let names =
-            blocking(move || engine.label_names(tenant, &sels, req.start_ms, req.end_ms, limit(req.limit))).await?;
+        let limit = limit(req.limit);
+        // As label values: from the caches, answered here.
+        if let Some(names) = self
+            .engine
+            .cached_label_names(tenant, &sels, req.start_ms, req.end_ms, limit)
+        {
+            return Ok(Response::new(LabelNamesResponse { names }));
+        }
+        let engine = self.engine.clone();
+        let names = blocking(move || engine.label_names(tenant, &sels, req.start_ms, req.end_ms, limit)).await?;
         Ok(Response::new(LabelNamesResponse { names }))
     }
 

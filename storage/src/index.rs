@@ -252,6 +252,12 @@ impl Index {
         self.kept_strings(scope, tenant, Some(name))
     }
 
+    /// The cached label names of `(scope, tenant)` while no postings changed since they
+    /// were kept (counted as a hit); None otherwise.
+    pub(crate) fn cached_label_names(&self, scope: u32, tenant: Tenant) -> Option<Arc<Vec<String>>> {
+        self.kept_strings(scope, tenant, None)
+    }
+
     /// The label names present in `(scope, tenant)`, sorted by their key order (length,
     /// then bytes): from the label names cache while no postings changed since it was
     /// kept, else read from the postings' keys (and then kept).

@@ -18,8 +18,9 @@ use crate::index::resolve::scopes;
 /// Series read together by the batched reads of searches.
 pub const READ_BATCH: usize = 256;
 
-/// Most series whose label values [`Engine::cached_label_values`] gathers from the
-/// caches for a request with selectors; more take the full look-up.
+/// Most series whose labels [`Engine::cached_label_values`] and
+/// [`Engine::cached_label_names`] gather from the caches for a request with selectors;
+/// more take the full look-up.
 pub const CACHED_LABEL_VALUES_MAX_SERIES: u64 = 512;
 
 /// The labels part of canonical key `key` (its bytes after the tenant's 8) when the key is
@@ -335,6 +336,50 @@ impl Engine {
         end_ms: i64,
         limit: usize,
     ) -> Option<Vec<String>> {
+        let mut values = BTreeSet::new();
+        for labels in self.cached_selected_labels(tenant, selectors, start_ms, end_ms)? {
+            if let Some(v) = labels.get(name) {
+                values.insert(v.to_string());
+            }
+        }
+        Some(cap(values.into_iter(), limit))
+    }
+
+    /// [`Engine::label_names`] answered from the index's caches alone, without reading
+    /// the disk, when it can be; None otherwise. Without selectors: the label names of
+    /// every day of the range (or of all time) cached. With selectors: as
+    /// [`Engine::cached_label_values`].
+    pub fn cached_label_names(
+        &self,
+        tenant: Tenant,
+        selectors: &[Vec<Matcher>],
+        start_ms: i64,
+        end_ms: i64,
+        limit: usize,
+    ) -> Option<Vec<String>> {
+        let mut names = BTreeSet::new();
+        if selectors.is_empty() {
+            for scope in scopes(start_ms, end_ms) {
+                names.extend(self.index.cached_label_names(scope, tenant)?.iter().cloned());
+            }
+        } else {
+            for labels in self.cached_selected_labels(tenant, selectors, start_ms, end_ms)? {
+                names.extend(labels.iter().map(|l| l.name.clone()));
+            }
+        }
+        Some(cap(names.into_iter(), limit))
+    }
+
+    /// The label sets of the series matching any selector, from the caches alone: None
+    /// unless every selector's series IDs are cached, they are at most
+    /// [`CACHED_LABEL_VALUES_MAX_SERIES`] in all, and all their keys are cached.
+    fn cached_selected_labels(
+        &self,
+        tenant: Tenant,
+        selectors: &[Vec<Matcher>],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Option<Vec<Labels>> {
         let mut ids = RoaringTreemap::new();
         for s in selectors {
             ids |= &*self.cached_select_ids(tenant, s, start_ms, end_ms)?;
@@ -343,18 +388,15 @@ impl Engine {
             }
         }
         let ids: Vec<u64> = ids.iter().collect();
-        let mut values = BTreeSet::new();
+        let mut out = Vec::with_capacity(ids.len());
         for key in self.index.cached_series_keys(&ids) {
             // As in the full look-up, a key of another tenant is left out.
             let Some(key) = labels_part_of(key?, tenant) else {
                 continue;
             };
-            let labels = labels_of_key(&key, || "a series key".into()).ok()?;
-            if let Some(v) = labels.get(name) {
-                values.insert(v.to_string());
-            }
+            out.push(labels_of_key(&key, || "a series key".into()).ok()?);
         }
-        Some(cap(values.into_iter(), limit))
+        Some(out)
     }
 }
 

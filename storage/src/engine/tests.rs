@@ -380,3 +380,47 @@ fn cached_label_values_leave_large_selections_to_the_full_look_up() {
     assert_eq!(full.len() as u64, super::search::CACHED_LABEL_VALUES_MAX_SERIES + 1);
     assert_eq!(e.cached_label_values(T, "job", &sel, base, base, 0), None);
 }
+
+#[test]
+fn cached_label_names_answer_only_what_a_full_look_up_would() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let e = open(dir.path());
+    let base = 1_700_000_000_000;
+    let mut odd = series("odd", "o", &[(base, 1.0)]);
+    odd.labels.push(cairn_proto::storage::Label {
+        name: "zone".into(),
+        value: "z1".into(),
+    });
+    block_on(e.write(T, vec![series("up", "a", &[(base, 1.0)]), odd])).expect("w");
+    let up = [name_eq("up")];
+    let two_days = (base, base + DAY_MS);
+    for (selectors, start, end) in [
+        (&[][..], base, base),
+        (&[][..], two_days.0, two_days.1),
+        (&up[..], base, base),
+    ] {
+        assert_eq!(
+            e.cached_label_names(T, selectors, start, end, 0),
+            None,
+            "nothing cached yet"
+        );
+        let full = e.label_names(T, selectors, start, end, 0).expect("names");
+        assert_eq!(e.cached_label_names(T, selectors, start, end, 0), Some(full.clone()));
+        assert_eq!(
+            e.cached_label_names(T, selectors, start, end, 1),
+            Some(full[..1].to_vec())
+        );
+    }
+    assert_eq!(
+        e.label_names(T, &[], base, base, 0).expect("names"),
+        ["__name__", "job", "zone"]
+    );
+    assert_eq!(
+        e.cached_label_names(T, &up, base, base, 0).expect("cached"),
+        ["__name__", "job"]
+    );
+    // A new series makes what was kept stale.
+    block_on(e.write(T, vec![series("up", "b", &[(base + 1, 1.0)])])).expect("w");
+    assert_eq!(e.cached_label_names(T, &[], base, base, 0), None);
+    assert_eq!(e.cached_label_names(T, &up, base, base, 0), None);
+}
