@@ -258,9 +258,7 @@ impl Engine {
                 names.extend(self.index.label_names(scope, tenant)?.iter().cloned());
             }
         } else {
-            for labels in self.series_labels(tenant, selectors, start_ms, end_ms, 0)? {
-                names.extend(labels.iter().map(|l| l.name.clone()));
-            }
+            add_names(&mut names, self.series_labels(tenant, selectors, start_ms, end_ms, 0)?);
         }
         Ok(cap(names.into_iter(), limit))
     }
@@ -290,11 +288,11 @@ impl Engine {
                 values.extend(self.index.label_values(scope, tenant, name)?.iter().cloned());
             }
         } else {
-            for labels in self.series_labels(tenant, selectors, start_ms, end_ms, 0)? {
-                if let Some(v) = labels.get(name) {
-                    values.insert(v.to_string());
-                }
-            }
+            add_values(
+                &mut values,
+                name,
+                self.series_labels(tenant, selectors, start_ms, end_ms, 0)?,
+            );
         }
         Ok(cap(values.into_iter(), limit))
     }
@@ -317,32 +315,19 @@ impl Engine {
             return None;
         }
         if !selectors.is_empty() {
-            return self.cached_selected_label_values(tenant, name, selectors, start_ms, end_ms, limit);
+            let mut values = BTreeSet::new();
+            add_values(
+                &mut values,
+                name,
+                self.cached_selected_labels(tenant, selectors, start_ms, end_ms)?,
+            );
+            return Some(cap(values.into_iter(), limit));
         }
         let [scope] = scopes(start_ms, end_ms)[..] else {
             return None;
         };
         let cached = self.index.cached_label_values(scope, tenant, name)?;
         Some(cap(cached.iter().cloned(), limit))
-    }
-
-    /// The selectors' case of [`Engine::cached_label_values`].
-    fn cached_selected_label_values(
-        &self,
-        tenant: Tenant,
-        name: &str,
-        selectors: &[Vec<Matcher>],
-        start_ms: i64,
-        end_ms: i64,
-        limit: usize,
-    ) -> Option<Vec<String>> {
-        let mut values = BTreeSet::new();
-        for labels in self.cached_selected_labels(tenant, selectors, start_ms, end_ms)? {
-            if let Some(v) = labels.get(name) {
-                values.insert(v.to_string());
-            }
-        }
-        Some(cap(values.into_iter(), limit))
     }
 
     /// [`Engine::label_names`] answered from the index's caches alone, without reading
@@ -363,9 +348,10 @@ impl Engine {
                 names.extend(self.index.cached_label_names(scope, tenant)?.iter().cloned());
             }
         } else {
-            for labels in self.cached_selected_labels(tenant, selectors, start_ms, end_ms)? {
-                names.extend(labels.iter().map(|l| l.name.clone()));
-            }
+            add_names(
+                &mut names,
+                self.cached_selected_labels(tenant, selectors, start_ms, end_ms)?,
+            );
         }
         Some(cap(names.into_iter(), limit))
     }
@@ -398,6 +384,16 @@ impl Engine {
         }
         Some(out)
     }
+}
+
+/// Adds the value of label `name` of each label set that has it to `values`.
+fn add_values(values: &mut BTreeSet<String>, name: &str, sets: Vec<Labels>) {
+    values.extend(sets.iter().filter_map(|labels| labels.get(name).map(str::to_string)));
+}
+
+/// Adds the label names of each label set to `names`.
+fn add_names(names: &mut BTreeSet<String>, sets: Vec<Labels>) {
+    names.extend(sets.iter().flat_map(|labels| labels.iter().map(|l| l.name.clone())));
 }
 
 fn cap<T>(it: impl Iterator<Item = T>, limit: usize) -> Vec<T> {
