@@ -102,35 +102,52 @@ async fn blocking<T: Send + 'static>(
         .map_err(Status::from)
 }
 
-/// The series IDs of a search small enough to answer on the gRPC thread: one asking for
-/// blocks whose selection the index caches with at most [`INLINE_SEARCH_MAX_SERIES`]
-/// series and [`INLINE_SEARCH_MAX_SERIES_MS`] series-milliseconds. `None` for any other
-/// search.
-fn inline_search_ids(engine: &Engine, req: &SearchRequest, matchers: &[Matcher]) -> Option<Vec<u64>> {
+/// What the index cache says of a search's selection.
+#[derive(Debug)]
+enum CachedSelection {
+    /// Cached and small enough to answer on the gRPC thread: at most
+    /// [`INLINE_SEARCH_MAX_SERIES`] series and [`INLINE_SEARCH_MAX_SERIES_MS`]
+    /// series-milliseconds. The series IDs, ascending.
+    Small(Vec<u64>),
+    /// Cached, larger: read on a blocking thread without a second look-up.
+    Large(Arc<roaring::RoaringTreemap>),
+    /// Not cached, or the search asks for samples rather than blocks.
+    Unknown,
+}
+
+/// The cached selection of a search asking for blocks (see [`CachedSelection`]).
+fn cached_selection(engine: &Engine, req: &SearchRequest, matchers: &[Matcher]) -> CachedSelection {
     if !req.accept_blocks {
-        return None;
+        return CachedSelection::Unknown;
     }
+    let tenant = Tenant::from_proto(req.tenant.as_ref());
+    let Some(ids) = engine.cached_select_ids(tenant, matchers, req.start_ms, req.end_ms) else {
+        return CachedSelection::Unknown;
+    };
     let span_ms = u64::try_from(req.end_ms.saturating_sub(req.start_ms))
         .unwrap_or(0)
         .max(1);
-    if span_ms > INLINE_SEARCH_MAX_SERIES_MS {
-        return None;
+    if ids.len() <= INLINE_SEARCH_MAX_SERIES && ids.len().saturating_mul(span_ms) <= INLINE_SEARCH_MAX_SERIES_MS {
+        CachedSelection::Small(ids.iter().collect())
+    } else {
+        CachedSelection::Large(ids)
     }
-    let tenant = Tenant::from_proto(req.tenant.as_ref());
-    let ids = engine.cached_select_ids(tenant, matchers, req.start_ms, req.end_ms)?;
-    let small =
-        ids.len() <= INLINE_SEARCH_MAX_SERIES && ids.len().saturating_mul(span_ms) <= INLINE_SEARCH_MAX_SERIES_MS;
-    small.then(|| ids.iter().collect())
 }
 
+/// A search read on a blocking thread; `cached` is its selection when the index cache
+/// already gave it.
 fn search_blocking(
     engine: &Engine,
     req: SearchRequest,
     matchers: Vec<Matcher>,
+    cached: Option<Arc<roaring::RoaringTreemap>>,
     tx: &mpsc::Sender<Result<SearchResponse, Status>>,
 ) -> Result<(), StorageError> {
     let tenant = Tenant::from_proto(req.tenant.as_ref());
-    let ids = engine.select_ids(tenant, &matchers, req.start_ms, req.end_ms)?;
+    let ids = match cached {
+        Some(ids) => ids,
+        None => Arc::new(engine.select_ids(tenant, &matchers, req.start_ms, req.end_ms)?),
+    };
     if req.accept_blocks {
         let ids: Vec<u64> = ids.iter().collect();
         return search_blocks(engine, tenant, &req, &ids, &mut |msg| tx.blocking_send(Ok(msg)).is_ok());
@@ -138,7 +155,7 @@ fn search_blocking(
     let mut msg = SearchResponse::default();
     let (mut in_msg, mut in_bytes) = (0usize, 0usize);
     let (mut series_count, mut sample_count) = (0u64, 0u64);
-    for id in &ids {
+    for id in ids.iter() {
         let Some((labels, samples)) = engine.read_series(tenant, id, req.start_ms, req.end_ms)? else {
             continue;
         };
@@ -270,7 +287,12 @@ impl Storage for StorageService {
         let engine = self.engine.clone();
         // Read before the search reads any data (see `write_epoch`).
         let epoch = engine.write_epoch();
-        let rx = if let Some(ids) = inline_search_ids(&engine, &req, &matchers) {
+        let (small, cached) = match cached_selection(&engine, &req, &matchers) {
+            CachedSelection::Small(ids) => (Some(ids), None),
+            CachedSelection::Large(ids) => (None, Some(ids)),
+            CachedSelection::Unknown => (None, None),
+        };
+        let rx = if let Some(ids) = small {
             metrics::counter!("cairn_storage_search_inline_total").increment(1);
             let tenant = Tenant::from_proto(req.tenant.as_ref());
             let mut messages = Vec::new();
@@ -290,7 +312,7 @@ impl Storage for StorageService {
         } else {
             let (tx, rx) = mpsc::channel(2);
             tokio::task::spawn_blocking(move || {
-                if let Err(e) = search_blocking(&engine, req, matchers, &tx) {
+                if let Err(e) = search_blocking(&engine, req, matchers, cached, &tx) {
                     tracing::debug!(error = %e, "search failed");
                     let _ = tx.blocking_send(Err(e.to_status()));
                 }

@@ -323,6 +323,18 @@ async fn a_long_series_is_streamed_in_pieces_in_time_order() {
         .expect("node stops cleanly");
 }
 
+/// The series IDs of a search the node would answer on the gRPC thread.
+fn inline_ids(
+    engine: &crate::engine::Engine,
+    req: &SearchRequest,
+    matchers: &[cairn_common::Matcher],
+) -> Option<Vec<u64>> {
+    match super::cached_selection(engine, req, matchers) {
+        super::CachedSelection::Small(ids) => Some(ids),
+        super::CachedSelection::Large(_) | super::CachedSelection::Unknown => None,
+    }
+}
+
 /// A search for blocks is answered inline only when its selection is cached and small in
 /// series and in series times span; every other search takes the blocking path.
 #[test]
@@ -356,21 +368,17 @@ fn only_small_cached_block_searches_are_answered_inline() {
     };
     let hour = (base - 3_600_000, base);
     let req = request("up", hour.0, hour.1, true);
-    assert_eq!(
-        super::inline_search_ids(&engine, &req, &name_is("up")),
-        None,
-        "not cached yet"
-    );
+    assert_eq!(inline_ids(&engine, &req, &name_is("up")), None, "not cached yet");
     let ids: Vec<u64> = engine
         .select_ids(tenant, &name_is("up"), hour.0, hour.1)
         .expect("select")
         .iter()
         .collect();
     assert_eq!(ids.len(), 3);
-    assert_eq!(super::inline_search_ids(&engine, &req, &name_is("up")), Some(ids));
+    assert_eq!(inline_ids(&engine, &req, &name_is("up")), Some(ids));
     let as_samples = request("up", hour.0, hour.1, false);
     assert_eq!(
-        super::inline_search_ids(&engine, &as_samples, &name_is("up")),
+        inline_ids(&engine, &as_samples, &name_is("up")),
         None,
         "samples_le answers"
     );
@@ -380,7 +388,7 @@ fn only_small_cached_block_searches_are_answered_inline() {
         engine.select_ids(tenant, &name_is("up"), start, end).expect("select");
         let long = request("up", start, end, true);
         assert_eq!(
-            super::inline_search_ids(&engine, &long, &name_is("up")).is_some(),
+            inline_ids(&engine, &long, &name_is("up")).is_some(),
             inline,
             "3 series over {days} days"
         );
@@ -389,15 +397,11 @@ fn only_small_cached_block_searches_are_answered_inline() {
         .select_ids(tenant, &name_is("many"), hour.0, hour.1)
         .expect("select");
     let big = request("many", hour.0, hour.1, true);
-    assert_eq!(
-        super::inline_search_ids(&engine, &big, &name_is("many")),
-        None,
-        "too many series"
-    );
+    assert_eq!(inline_ids(&engine, &big, &name_is("many")), None, "too many series");
     // A new series makes the cached selection stale.
     block_on(engine.write(tenant, vec![series("up", "new", &[(base, 1.0)])])).expect("write new");
     assert_eq!(
-        super::inline_search_ids(&engine, &req, &name_is("up")),
+        inline_ids(&engine, &req, &name_is("up")),
         None,
         "stale after a new series"
     );
