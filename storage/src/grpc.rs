@@ -16,6 +16,7 @@ use cairn_proto::storage::{
     LabelNamesRequest, LabelNamesResponse, LabelValuesRequest, LabelValuesResponse, SearchRequest, SearchResponse,
     Selector, Series, SeriesRequest, SeriesResponse, WriteRequest, WriteResponse,
 };
+use roaring::RoaringTreemap;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
@@ -102,36 +103,34 @@ async fn blocking<T: Send + 'static>(
         .map_err(Status::from)
 }
 
-/// What the index cache says of a search's selection.
-#[derive(Debug)]
-enum CachedSelection {
-    /// Cached and small enough to answer on the gRPC thread: at most
-    /// [`INLINE_SEARCH_MAX_SERIES`] series and [`INLINE_SEARCH_MAX_SERIES_MS`]
-    /// series-milliseconds. The series IDs, ascending.
-    Small(Vec<u64>),
-    /// Cached, larger: read on a blocking thread without a second look-up.
-    Large(Arc<roaring::RoaringTreemap>),
-    /// Not cached, or the search asks for samples rather than blocks.
-    Unknown,
-}
-
-/// The cached selection of a search asking for blocks (see [`CachedSelection`]).
-fn cached_selection(engine: &Engine, req: &SearchRequest, matchers: &[Matcher]) -> CachedSelection {
+/// The cached selection of a search asking for blocks; `None` when it is not cached or
+/// the search asks for samples.
+fn cached_selection(engine: &Engine, req: &SearchRequest, matchers: &[Matcher]) -> Option<Arc<RoaringTreemap>> {
     if !req.accept_blocks {
-        return CachedSelection::Unknown;
+        return None;
     }
     let tenant = Tenant::from_proto(req.tenant.as_ref());
-    let Some(ids) = engine.cached_select_ids(tenant, matchers, req.start_ms, req.end_ms) else {
-        return CachedSelection::Unknown;
-    };
+    engine.cached_select_ids(tenant, matchers, req.start_ms, req.end_ms)
+}
+
+/// Whether a search of `ids` over the request's range is small enough to answer on the
+/// gRPC thread: at most [`INLINE_SEARCH_MAX_SERIES`] series and
+/// [`INLINE_SEARCH_MAX_SERIES_MS`] series-milliseconds.
+fn is_small(ids: &RoaringTreemap, req: &SearchRequest) -> bool {
     let span_ms = u64::try_from(req.end_ms.saturating_sub(req.start_ms))
         .unwrap_or(0)
         .max(1);
-    if ids.len() <= INLINE_SEARCH_MAX_SERIES && ids.len().saturating_mul(span_ms) <= INLINE_SEARCH_MAX_SERIES_MS {
-        CachedSelection::Small(ids.iter().collect())
-    } else {
-        CachedSelection::Large(ids)
+    ids.len() <= INLINE_SEARCH_MAX_SERIES && ids.len().saturating_mul(span_ms) <= INLINE_SEARCH_MAX_SERIES_MS
+}
+
+/// A receiver that yields `items` and then ends: the channel holds them all.
+fn filled_channel<T>(items: Vec<T>) -> mpsc::Receiver<T> {
+    let (tx, rx) = mpsc::channel(items.len().max(1));
+    for item in items {
+        // The channel has room for every item.
+        let _ = tx.try_send(item);
     }
+    rx
 }
 
 /// A search read on a blocking thread; `cached` is its selection when the index cache
@@ -140,7 +139,7 @@ fn search_blocking(
     engine: &Engine,
     req: SearchRequest,
     matchers: Vec<Matcher>,
-    cached: Option<Arc<roaring::RoaringTreemap>>,
+    cached: Option<Arc<RoaringTreemap>>,
     tx: &mpsc::Sender<Result<SearchResponse, Status>>,
 ) -> Result<(), StorageError> {
     let tenant = Tenant::from_proto(req.tenant.as_ref());
@@ -287,37 +286,31 @@ impl Storage for StorageService {
         let engine = self.engine.clone();
         // Read before the search reads any data (see `write_epoch`).
         let epoch = engine.write_epoch();
-        let (small, cached) = match cached_selection(&engine, &req, &matchers) {
-            CachedSelection::Small(ids) => (Some(ids), None),
-            CachedSelection::Large(ids) => (None, Some(ids)),
-            CachedSelection::Unknown => (None, None),
-        };
-        let rx = if let Some(ids) = small {
-            metrics::counter!("cairn_storage_search_inline_total").increment(1);
-            let tenant = Tenant::from_proto(req.tenant.as_ref());
-            let mut messages = Vec::new();
-            if let Err(e) = search_blocks(&engine, tenant, &req, &ids, &mut |msg| {
-                messages.push(Ok(msg));
-                true
-            }) {
-                tracing::debug!(error = %e, "search failed");
-                messages.push(Err(e.to_status()));
-            }
-            let (tx, rx) = mpsc::channel(messages.len().max(1));
-            for msg in messages {
-                // The channel has room for every message.
-                let _ = tx.try_send(msg);
-            }
-            rx
-        } else {
-            let (tx, rx) = mpsc::channel(2);
-            tokio::task::spawn_blocking(move || {
-                if let Err(e) = search_blocking(&engine, req, matchers, cached, &tx) {
+        let rx = match cached_selection(&engine, &req, &matchers) {
+            Some(ids) if is_small(&ids, &req) => {
+                metrics::counter!("cairn_storage_search_inline_total").increment(1);
+                let tenant = Tenant::from_proto(req.tenant.as_ref());
+                let ids: Vec<u64> = ids.iter().collect();
+                let mut messages = Vec::new();
+                if let Err(e) = search_blocks(&engine, tenant, &req, &ids, &mut |msg| {
+                    messages.push(Ok(msg));
+                    true
+                }) {
                     tracing::debug!(error = %e, "search failed");
-                    let _ = tx.blocking_send(Err(e.to_status()));
+                    messages.push(Err(e.to_status()));
                 }
-            });
-            rx
+                filled_channel(messages)
+            }
+            cached => {
+                let (tx, rx) = mpsc::channel(2);
+                tokio::task::spawn_blocking(move || {
+                    if let Err(e) = search_blocking(&engine, req, matchers, cached, &tx) {
+                        tracing::debug!(error = %e, "search failed");
+                        let _ = tx.blocking_send(Err(e.to_status()));
+                    }
+                });
+                rx
+            }
         };
         let mut response = Response::new(ReceiverStream::new(rx));
         response
@@ -343,16 +336,14 @@ impl Storage for StorageService {
                 .collect::<Result<Vec<Series>, StorageError>>()
         })
         .await?;
-        let (tx, rx) = mpsc::channel(series.len().div_ceil(MAX_SERIES_PER_MESSAGE).max(1));
+        let mut messages = Vec::with_capacity(series.len().div_ceil(MAX_SERIES_PER_MESSAGE));
         let mut series = series.into_iter().peekable();
         while series.peek().is_some() {
-            let msg = SeriesResponse {
+            messages.push(Ok(SeriesResponse {
                 series: series.by_ref().take(MAX_SERIES_PER_MESSAGE).collect(),
-            };
-            // The channel has room for every chunk.
-            let _ = tx.try_send(Ok(msg));
+            }));
         }
-        Ok(Response::new(ReceiverStream::new(rx)))
+        Ok(Response::new(ReceiverStream::new(filled_channel(messages))))
     }
 
     async fn label_names(&self, request: Request<LabelNamesRequest>) -> Result<Response<LabelNamesResponse>, Status> {

@@ -329,10 +329,8 @@ fn inline_ids(
     req: &SearchRequest,
     matchers: &[cairn_common::Matcher],
 ) -> Option<Vec<u64>> {
-    match super::cached_selection(engine, req, matchers) {
-        super::CachedSelection::Small(ids) => Some(ids),
-        super::CachedSelection::Large(_) | super::CachedSelection::Unknown => None,
-    }
+    let ids = super::cached_selection(engine, req, matchers)?;
+    super::is_small(&ids, req).then(|| ids.iter().collect())
 }
 
 /// A search for blocks is answered inline only when its selection is cached and small in
