@@ -28,7 +28,8 @@ pub mod read;
 pub mod timestamps;
 pub mod values;
 
-use bits::{ByteReader, put_uvarint, unzigzag, zigzag};
+use bits::{ByteReader, put_uvarint};
+pub use bits::{unzigzag, zigzag};
 pub use timestamps::TsCoding;
 pub use values::ValueCoding;
 
