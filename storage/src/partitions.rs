@@ -31,6 +31,19 @@ pub(crate) fn series_read_options(id: u64) -> ReadOptions {
     o
 }
 
+/// Read options of a bulk read that visits every block once (a merge's inputs, the scan
+/// at start): as [`series_read_options`] when `upper` is given, and the SST blocks read
+/// are not added to the block cache, so that a merge neither evicts what searches
+/// keep reading nor fills the cache with blocks it is about to replace.
+pub(crate) fn bulk_read_options(upper: Option<u64>) -> ReadOptions {
+    let mut o = match upper {
+        Some(id) => series_read_options(id),
+        None => ReadOptions::default(),
+    };
+    o.fill_cache(false);
+    o
+}
+
 /// A stored block as read: its flush sequence number and its bytes.
 pub(crate) type StoredBlock = (u64, Vec<u8>);
 

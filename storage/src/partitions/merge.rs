@@ -122,7 +122,7 @@ impl Partitions {
         let mut out = Vec::new();
         for r in self.db.iterator_cf_opt(
             &cf,
-            super::series_read_options(id),
+            super::bulk_read_options(Some(id)),
             IteratorMode::From(&prefix, Direction::Forward),
         ) {
             let (key, bytes) = r?;
@@ -151,7 +151,10 @@ impl Partitions {
             return Ok(Vec::new());
         };
         let mut out: Vec<(u64, Unmerged)> = Vec::new();
-        for r in self.db.iterator_cf(&cf, IteratorMode::Start) {
+        for r in self
+            .db
+            .iterator_cf_opt(&cf, super::bulk_read_options(None), IteratorMode::Start)
+        {
             let (key, bytes) = r?;
             let (id, seq) = key_parts(&key, &name)?;
             let (count, first, _) = block::summary(&bytes)?;
