@@ -86,8 +86,8 @@
 //! `(series, day)` pairs whose per-day postings are written for other days (late
 //! samples, WAL replay) or being written (cleared past 4 million pairs); RocksDB's memtables (8 MiB per
 //! partition, 2 MiB per index column family, 32 MiB per node) and one 16 MiB block cache
-//! per process holding data, index and filter blocks (`cairn_storage_block_cache_bytes`),
-//! filled by searches and index look-ups only: merges read without filling it.
+//! per process holding data, index and filter blocks (`cairn_storage_block_cache_bytes`);
+//! the scan for unmerged blocks at start reads without filling it.
 //!
 //! Not yet done: removing series of expired days from the all-time index.
 

@@ -31,15 +31,12 @@ pub(crate) fn series_read_options(id: u64) -> ReadOptions {
     o
 }
 
-/// Read options of a bulk read that visits every block once (a merge's inputs, the scan
-/// at start): as [`series_read_options`] when `upper` is given, and the SST blocks read
-/// are not added to the block cache, so that a merge neither evicts what searches
-/// keep reading nor fills the cache with blocks it is about to replace.
-pub(crate) fn bulk_read_options(upper: Option<u64>) -> ReadOptions {
-    let mut o = match upper {
-        Some(id) => series_read_options(id),
-        None => ReadOptions::default(),
-    };
+/// Read options of a scan that reads a whole partition once with one iterator (the
+/// look for unmerged blocks at start): the SST blocks it reads are not added to the
+/// block cache, which they would fill with blocks no search asked for. Not for reads
+/// that open one iterator per series: each would decompress its SST block again.
+pub(crate) fn scan_read_options() -> ReadOptions {
+    let mut o = ReadOptions::default();
     o.fill_cache(false);
     o
 }

@@ -122,7 +122,7 @@ impl Partitions {
         let mut out = Vec::new();
         for r in self.db.iterator_cf_opt(
             &cf,
-            super::bulk_read_options(Some(id)),
+            super::series_read_options(id),
             IteratorMode::From(&prefix, Direction::Forward),
         ) {
             let (key, bytes) = r?;
@@ -153,7 +153,7 @@ impl Partitions {
         let mut out: Vec<(u64, Unmerged)> = Vec::new();
         for r in self
             .db
-            .iterator_cf_opt(&cf, super::bulk_read_options(None), IteratorMode::Start)
+            .iterator_cf_opt(&cf, super::scan_read_options(), IteratorMode::Start)
         {
             let (key, bytes) = r?;
             let (id, seq) = key_parts(&key, &name)?;
